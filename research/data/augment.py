@@ -1,0 +1,73 @@
+"""Jitted data augmentation, one independent random draw per example.
+
+All geometric changes (flip aside) are one affine resampling: rotation, scaling and
+translation (random crop with zero padding is translation by whole pixels) compose into one
+matrix applied with bilinear interpolation, zeros outside. Photometric changes follow:
+brightness, contrast, Gaussian noise. Images are normalized (zero mean) before this, so the
+zero fill is the dataset mean. Keys come from research/rng.py: device-count independent.
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from jax.scipy import ndimage
+
+from research import rng
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+  flip: bool = False          # mirror left-right with probability 1/2
+  translate: int = 0          # shift by up to this many whole pixels (= pad + random crop)
+  rotate: float = 0.0         # degrees, uniform in [-rotate, rotate]
+  scale: float = 0.0          # zoom factor uniform in [1 - scale, 1 + scale]
+  brightness: float = 0.0     # add uniform in [-brightness, brightness]
+  contrast: float = 0.0       # scale deviations from the image mean by [1 - c, 1 + c]
+  noise: float = 0.0          # add Gaussian noise with this standard deviation
+
+  @property
+  def active(self) -> bool:
+    return self != AugmentConfig()
+
+
+def _affine(image_HxWxC, key, cfg: AugmentConfig):
+  k_rot, k_scale, k_shift = jax.random.split(key, 3)
+  h, w, _ = image_HxWxC.shape
+  angle = jnp.deg2rad(cfg.rotate) * jax.random.uniform(k_rot, minval=-1, maxval=1)
+  zoom = 1.0 + cfg.scale * jax.random.uniform(k_scale, minval=-1, maxval=1)
+  shift_2 = jax.random.randint(k_shift, (2,), -cfg.translate, cfg.translate + 1)
+  # Output pixel p samples input at center + R(-angle) (p - center) / zoom - shift.
+  cos, sin = jnp.cos(angle), jnp.sin(angle)
+  rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing='ij')
+  cy, cx = (h - 1) / 2, (w - 1) / 2
+  dy, dx = rows - cy, cols - cx
+  src_y = cy + (cos * dy + sin * dx) / zoom - shift_2[0]
+  src_x = cx + (-sin * dy + cos * dx) / zoom - shift_2[1]
+  resample = lambda channel: ndimage.map_coordinates(channel, [src_y, src_x], order=1,
+                                                     mode='constant', cval=0.0)
+  return jax.vmap(resample, in_axes=2, out_axes=2)(image_HxWxC)
+
+
+def augment_one(image_HxWxC, key, cfg: AugmentConfig):
+  k_flip, k_affine, k_bright, k_contrast, k_noise = jax.random.split(key, 5)
+  x = image_HxWxC
+  if cfg.flip:
+    x = jnp.where(jax.random.bernoulli(k_flip), x[:, ::-1, :], x)
+  if cfg.translate or cfg.rotate or cfg.scale:
+    x = _affine(x, k_affine, cfg)
+  if cfg.brightness:
+    x = x + cfg.brightness * jax.random.uniform(k_bright, minval=-1, maxval=1)
+  if cfg.contrast:
+    factor = 1.0 + cfg.contrast * jax.random.uniform(k_contrast, minval=-1, maxval=1)
+    x = (x - x.mean()) * factor + x.mean()
+  if cfg.noise:
+    x = x + cfg.noise * jax.random.normal(k_noise, x.shape)
+  return x
+
+
+def augment_batch(images_BxHxWxC, key, cfg: AugmentConfig, axis_name: str | None = None):
+  """Augments this device's examples; `key` is the step's 'augment' stream key."""
+  if not cfg.active:
+    return images_BxHxWxC
+  keys_B = rng.example_keys(key, images_BxHxWxC.shape[0], axis_name)
+  return jax.vmap(lambda im, k: augment_one(im, k, cfg))(images_BxHxWxC, keys_B)

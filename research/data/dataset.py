@@ -1,0 +1,41 @@
+"""The in-memory form of every image-classification dataset: arrays plus what describes them."""
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Train and test splits as NHWC arrays (uint8 where the source is 8-bit) and int32 labels.
+
+  `mean` and `std` are per-channel statistics of the training images in their stored units; the
+  pipeline normalises with them on the device, so the stored arrays stay compact.
+  """
+  name: str
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  num_classes: int
+  mean: np.ndarray
+  std: np.ndarray
+
+  @property
+  def image_shape(self) -> tuple[int, ...]:
+    return tuple(self.train_images.shape[1:])
+
+
+def make_dataset(name, train_images, train_labels, test_images, test_labels,
+                 num_classes) -> Dataset:
+  """Builds a `Dataset`, adding a channel axis if needed and computing channel statistics."""
+  if train_images.ndim == 3:
+    train_images, test_images = train_images[..., None], test_images[..., None]
+  pixels = train_images.reshape(-1, train_images.shape[-1]).astype(np.float64)
+  std = pixels.std(axis=0)
+  return Dataset(
+      name=name,
+      train_images=train_images, train_labels=train_labels.astype(np.int32),
+      test_images=test_images, test_labels=test_labels.astype(np.int32),
+      num_classes=num_classes,
+      mean=pixels.mean(axis=0).astype(np.float32),
+      std=np.where(std > 0, std, 1.0).astype(np.float32))

@@ -1,0 +1,17 @@
+"""Models by name, built from the matching config group (`mlp.*`, `cnn.*`)."""
+import flax.linen as nn
+
+from research.errors import UserError
+from research.models.cnn import CNN
+from research.models.mlp import MLP
+
+MODELS = {'mlp': MLP, 'cnn': CNN}
+
+
+def build_model(name: str, options: dict, num_classes: int,
+                axis_name: str | None = None) -> nn.Module:
+  """`options` are the fields of the model's config group, e.g. {'depth': 4, 'width': 128}."""
+  if name not in MODELS:
+    raise UserError(f'model={name!r} is not a model; choose one of {", ".join(MODELS)}')
+  options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+  return MODELS[name](num_classes=num_classes, axis_name=axis_name, **options)

@@ -1,0 +1,86 @@
+"""Optimizers and learning-rate schedules from config, on optax.
+
+Gradient transformations are chained in the order the textbooks apply them: clip the global
+norm, add L2 weight decay (classic, "coupled"; AdamW decays decoupled instead), then the update
+rule. Frozen parameter groups (regular expressions over 'layer/param' paths) get zero updates.
+"""
+import dataclasses
+import re
+
+import flax.traverse_util
+import optax
+
+from research.errors import UserError
+
+OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'adam', 'adamw')
+SCHEDULES = ('constant', 'cosine', 'warmup_cosine', 'step', 'linear')
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+  name: str = 'adam'
+  learning_rate: float = 1e-3
+  momentum: float = 0.9
+  b1: float = 0.9
+  b2: float = 0.999
+  weight_decay: float = 0.0
+  grad_clip: float = 0.0             # max global gradient norm; 0 = off
+  schedule: str = 'constant'
+  warmup_steps: int = 0
+  boundaries: tuple[int, ...] = ()   # 'step' schedule: lr *= decay_factor at each boundary
+  decay_factor: float = 0.1
+  freeze: tuple[str, ...] = ()       # regexes over parameter paths, e.g. 'hidden_0/.*'
+
+
+def make_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
+  lr = cfg.learning_rate
+  if cfg.schedule == 'constant':
+    return optax.constant_schedule(lr)
+  if cfg.schedule == 'cosine':
+    return optax.cosine_decay_schedule(lr, total_steps)
+  if cfg.schedule == 'warmup_cosine':
+    return optax.warmup_cosine_decay_schedule(0.0, lr, cfg.warmup_steps, total_steps)
+  if cfg.schedule == 'step':
+    return optax.piecewise_constant_schedule(lr, {b: cfg.decay_factor for b in cfg.boundaries})
+  if cfg.schedule == 'linear':
+    return optax.linear_schedule(lr, 0.0, total_steps)
+  raise UserError(f'optim.schedule {cfg.schedule!r} is unknown; choose one of '
+                  f'{", ".join(SCHEDULES)}')
+
+
+def _update_rule(cfg: OptimConfig, schedule) -> optax.GradientTransformation:
+  if cfg.name == 'sgd':
+    return optax.sgd(schedule)
+  if cfg.name in ('momentum', 'nesterov'):
+    return optax.sgd(schedule, momentum=cfg.momentum, nesterov=cfg.name == 'nesterov')
+  if cfg.name == 'adam':
+    return optax.adam(schedule, b1=cfg.b1, b2=cfg.b2)
+  if cfg.name == 'adamw':
+    return optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+  raise UserError(f'optim.name {cfg.name!r} is unknown; choose one of {", ".join(OPTIMIZERS)}')
+
+
+def freeze_labels(params, patterns: tuple[str, ...]):
+  """'frozen' or 'trained' for every parameter, by full-match of its 'a/b/c' path."""
+  flat = flax.traverse_util.flatten_dict(params, sep='/')
+  for pattern in patterns:
+    if not any(re.fullmatch(pattern, path) for path in flat):
+      raise UserError(f'optim.freeze pattern {pattern!r} matches no parameter; parameters are '
+                      f'{", ".join(sorted(flat))}')
+  labels = {path: 'frozen' if any(re.fullmatch(p, path) for p in patterns) else 'trained'
+            for path in flat}
+  return flax.traverse_util.unflatten_dict(labels, sep='/')
+
+
+def make_optimizer(cfg: OptimConfig, total_steps: int, params) -> optax.GradientTransformation:
+  parts = []
+  if cfg.grad_clip > 0:
+    parts.append(optax.clip_by_global_norm(cfg.grad_clip))
+  if cfg.weight_decay > 0 and cfg.name != 'adamw':
+    parts.append(optax.add_decayed_weights(cfg.weight_decay))
+  parts.append(_update_rule(cfg, make_schedule(cfg, total_steps)))
+  tx = optax.chain(*parts)
+  if cfg.freeze:
+    tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
+                               freeze_labels(params, cfg.freeze))
+  return tx

@@ -1,0 +1,1 @@
+"""Training: the state, the per-device step, the parallel backends, checkpoints and the loop."""

@@ -1,0 +1,84 @@
+"""The train and eval steps, written once for one device holding a slice of the global batch.
+
+Cross-device communication is explicit and named: gradients and metrics are averaged with
+`lax.pmean` over `axis_name`, BatchNorm averages its statistics the same way inside the model,
+and random draws use global example positions. The parallel backends (parallel.py) only decide
+how this function is mapped over devices.
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from research import losses, metrics, rng
+from research.data import augment as augment_lib
+from research.data import pipeline
+from research.train.state import TrainState
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+  seed: int
+  global_batch: int
+  num_devices: int
+  loss: losses.LossConfig = losses.LossConfig()
+  augment: augment_lib.AugmentConfig = augment_lib.AugmentConfig()
+  axis_name: str = 'batch'
+
+  @property
+  def local_batch(self) -> int:
+    return self.global_batch // self.num_devices
+
+
+def _variables(params, batch_stats):
+  return {'params': params, **({'batch_stats': batch_stats} if batch_stats else {})}
+
+
+def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig):
+  """(state, data, perm_N) -> (state, metrics); metrics are global means, equal on all devices."""
+
+  def train_step(state: TrainState, data: pipeline.DeviceData, perm_N: jax.Array):
+    images, labels_B = pipeline.local_train_batch(data, perm_N, state.step, cfg.global_batch,
+                                                  cfg.local_batch, cfg.axis_name)
+    images = augment_lib.augment_batch(images, rng.stream_key(cfg.seed, 'augment', state.step),
+                                   cfg.augment, cfg.axis_name)
+    dropout_key = rng.stream_key(cfg.seed, 'dropout', state.step)
+
+    def loss_fn(params):
+      output = model.apply(
+          _variables(params, state.batch_stats), images, train=True,
+          rngs={'dropout': dropout_key}, mutable=['batch_stats'] if state.batch_stats else False)
+      logits_BxC, updates = output if state.batch_stats else (output, {})
+      loss = losses.per_example_loss(cfg.loss, logits_BxC, labels_B).mean()
+      return loss, (logits_BxC, updates.get('batch_stats', {}))
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (loss, (logits_BxC, batch_stats)), grads = grad_fn(state.params)
+    # Equal local batches: the mean of local means is the global mean, for loss and gradients.
+    grads = lax.pmean(grads, cfg.axis_name)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                           opt_state=opt_state, batch_stats=batch_stats)
+    accuracy = (jnp.argmax(logits_BxC, -1) == labels_B).mean()
+    step_metrics = {'loss': lax.pmean(loss, cfg.axis_name),
+                    'accuracy': lax.pmean(accuracy, cfg.axis_name),
+                    'grad_norm': optax.global_norm(grads)}
+    return new_state, step_metrics
+
+  return train_step
+
+
+def make_eval_step(model, cfg: StepConfig):
+  """(state, data, start) -> ClassificationStats of examples [start, start + global batch)."""
+
+  def eval_step(state: TrainState, data: pipeline.DeviceData, start: jax.Array):
+    images, labels_B, mask_B = pipeline.local_eval_batch(data, start, cfg.local_batch,
+                                                         cfg.axis_name)
+    logits_BxC = model.apply(_variables(state.params, state.batch_stats), images, train=False)
+    loss_B = losses.per_example_loss(cfg.loss, logits_BxC, labels_B)
+    return metrics.psum(metrics.batch_stats(logits_BxC, labels_B, loss_B, mask_B),
+                        cfg.axis_name)
+
+  return eval_step
