@@ -20,13 +20,20 @@ class TrainState:
   batch_stats: dict        # BatchNorm running statistics ({} when the model has none)
 
 
-def init_state(model, tx: optax.GradientTransformation, seed: int, image_shape) -> TrainState:
-  """Initial parameters from (seed); the dummy input has batch size 1."""
+def init_variables(model, seed: int, image_shape) -> dict:
+  """Initial parameters (and BatchNorm statistics) from (seed); the dummy batch has size 1."""
   dummy = jnp.zeros((1, *image_shape), jnp.float32)
-  variables = model.init(jax.random.key(seed), dummy, train=False)
+  return model.init(jax.random.key(seed), dummy, train=False)
+
+
+def state_from_variables(variables: dict, tx: optax.GradientTransformation) -> TrainState:
   params = variables['params']
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                     batch_stats=variables.get('batch_stats', {}))
+
+
+def init_state(model, tx: optax.GradientTransformation, seed: int, image_shape) -> TrainState:
+  return state_from_variables(init_variables(model, seed, image_shape), tx)
 
 
 def fingerprint(state: TrainState) -> str:

@@ -1,0 +1,4 @@
+"""Experiments, one module each: config, presets, run, report. The registry the CLI reads."""
+from experiments import train
+
+EXPERIMENTS = {'train': train}

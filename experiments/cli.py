@@ -1,0 +1,89 @@
+"""python -m experiments list | run NAME [--workdir DIR] [--quick] [key=value ...]
+
+Exit status: 0 done; 2 a mistake in the request (one line on stderr says which); 3 the run
+became non-finite (the step is named, the last good checkpoint kept).
+"""
+import argparse
+import pathlib
+import sys
+
+from experiments import EXPERIMENTS, overrides, rundir
+from research.errors import NonFiniteError, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+  def error(self, message):  # one line, our exit status, no usage dump
+    raise UserError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = _Parser(prog='python -m experiments', description=__doc__.splitlines()[0])
+  commands = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
+  commands.add_parser('list', help='list the experiments')
+  run = commands.add_parser('run', help='run (or resume) an experiment; key=value pairs '
+                                        'override its config and may come anywhere')
+  run.add_argument('name')
+  run.add_argument('--workdir', type=pathlib.Path, default=None,
+                   help='run directory (default runs/NAME or runs/NAME-quick); an existing '
+                        'one is resumed')
+  run.add_argument('--quick', action='store_true', help='the ~1 minute CPU preset')
+  return parser
+
+
+def parse(argv: list[str]):
+  """(options, overrides): key=value tokens may sit anywhere among the options."""
+  assignments = [a for a in argv if '=' in a and not a.startswith('-')]
+  args, extra = _parser().parse_known_args([a for a in argv if a not in assignments])
+  for token in extra:
+    if token.startswith('-'):
+      raise UserError(f'unknown option {token}; options are --workdir DIR and --quick')
+    overrides.apply_override(None, token)  # not key=value: raises, naming the token
+  return args, assignments
+
+
+def build_config(name: str, quick: bool, assignments: list[str]):
+  if name not in EXPERIMENTS:
+    raise UserError(f'unknown experiment {name!r}; choose one of {", ".join(EXPERIMENTS)}')
+  experiment = EXPERIMENTS[name]
+  config = experiment.get_config()
+  if quick:
+    with config.unlocked():
+      experiment.quick(config)
+  for assignment in assignments:
+    overrides.apply_override(config, assignment)
+  experiment.validate(config)
+  return experiment, config
+
+
+def _run(args, assignments: list[str]) -> int:
+  experiment, config = build_config(args.name, args.quick, assignments)
+  workdir = args.workdir or pathlib.Path('runs') / (args.name + ('-quick' if args.quick else ''))
+  resuming = rundir.prepare(workdir, config.to_dict())
+  # Imported late: JAX starts up here, after every cheap check has passed.
+  from research import manifest as manifest_lib
+  manifest = manifest_lib.build_manifest(['python', '-m', 'experiments', *sys.argv[1:]],
+                                         config.seed)
+  rundir.write_json(workdir / 'manifest.json', manifest)
+  print(f'{"resuming" if resuming else "starting"} {args.name} in {workdir}', file=sys.stderr)
+  results = experiment.run(config, workdir, manifest)
+  rundir.write_json(workdir / 'results.json', results)
+  print(f'{args.name}: {experiment.summary(results)}; report: {workdir / "report.md"}')
+  return 0
+
+
+def main(argv: list[str]) -> int:
+  try:
+    args, assignments = parse(argv)
+    if args.command == 'list':
+      for name, experiment in EXPERIMENTS.items():
+        print(f'{name:24s} {experiment.DESCRIPTION}')
+      return 0
+    if assignments and args.command != 'run':
+      raise UserError(f'{assignments[0]!r}: overrides go with "run NAME"')
+    return _run(args, assignments)
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  except NonFiniteError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 3

@@ -1,0 +1,43 @@
+"""Run directories: one per run, holding everything needed to read or reproduce it.
+
+config.json is written first; a later invocation with the same workdir must have the same
+config (it resumes), and one with a different config is refused, naming the keys that differ.
+"""
+import json
+import os
+import pathlib
+import tempfile
+
+from research.errors import UserError
+
+
+def write_json(path: pathlib.Path, obj) -> None:
+  """Writes JSON atomically: a reader (or a kill) never sees half a file."""
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
+  with os.fdopen(fd, 'w') as f:
+    json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+def prepare(workdir: pathlib.Path, config: dict) -> bool:
+  """Creates or checks the workdir; returns True when it already held this run."""
+  if workdir.exists() and not workdir.is_dir():
+    raise UserError(f'--workdir {workdir} exists and is not a directory')
+  config_path = workdir / 'config.json'
+  if config_path.exists():
+    try:
+      saved = json.loads(config_path.read_text())
+    except json.JSONDecodeError:
+      raise UserError(f'{config_path} is not valid JSON; the workdir is damaged') from None
+    if saved != json.loads(json.dumps(config)):
+      changed = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+      raise UserError(f'--workdir {workdir} holds a run with a different config (differs in: '
+                      f'{", ".join(changed)}); use a new --workdir or the same settings')
+    return True
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+  except OSError as e:
+    raise UserError(f'cannot create --workdir {workdir}: {e.strerror}') from None
+  write_json(config_path, config)
+  return False

@@ -1,0 +1,59 @@
+"""The run manifest: what a reader needs to reproduce a run or to know why it differs."""
+import datetime
+import importlib.metadata
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+
+import jax
+
+# The packages whose versions decide a run's numbers; pinned in pyproject.toml.
+PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint', 'numpy',
+            'ml-collections', 'scikit-learn', 'tensorboardX', 'matplotlib')
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str | None:
+  try:
+    out = subprocess.run(['git', '-C', str(REPO_ROOT), *args], capture_output=True, text=True,
+                         timeout=10, check=True)
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return out.stdout.strip()
+
+
+def code_version() -> dict:
+  """The git commit of the code and whether the work tree had uncommitted changes."""
+  status = _git('status', '--porcelain', '--untracked-files=no')
+  return {'git_commit': _git('rev-parse', 'HEAD'),
+          'git_dirty': None if status is None else bool(status)}
+
+
+def package_versions() -> dict:
+  versions = {}
+  for name in PACKAGES:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      versions[name] = None
+  return versions
+
+
+def build_manifest(argv: list[str], seed: int) -> dict:
+  devices = jax.devices()
+  return {
+      **code_version(),
+      'packages': package_versions(),
+      'python': sys.version.split()[0],
+      'platform': platform.platform(),
+      'jax_backend': jax.default_backend(),
+      'devices': [str(d) for d in devices],
+      'device_kind': devices[0].device_kind,
+      'process_count': jax.process_count(),
+      'xla_flags': os.environ.get('XLA_FLAGS', ''),
+      'command_line': argv,
+      'seed': seed,
+      'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+  }

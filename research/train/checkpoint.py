@@ -1,0 +1,48 @@
+"""Checkpoints with Orbax: the train state plus the config and manifest that produced it.
+
+Orbax writes each step into a temporary directory and renames it when complete, so a run killed
+at any instant leaves only whole checkpoints behind (the torn temporary ones are removed on the
+next start). Saves are asynchronous: Orbax copies the arrays off the device before `save`
+returns and writes files in the background while training continues.
+"""
+import pathlib
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+
+  def __init__(self, directory: pathlib.Path, keep: int = 3, asynchronous: bool = True):
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True, cleanup_tmp_directories=True,
+        enable_async_checkpointing=asynchronous)
+    self._manager = ocp.CheckpointManager(directory.absolute(), options=options,
+                                          item_names=('state', 'config', 'manifest'))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, step: int, state, config: dict, manifest: dict) -> None:
+    self._manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config),
+        manifest=ocp.args.JsonSave(manifest)))
+
+  def restore(self, step: int, target_state):
+    """Returns (state, config, manifest); arrays take the shapes, dtypes and shardings of
+    `target_state` (arrays or `jax.ShapeDtypeStruct`s, see `abstract`)."""
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target_state), config=ocp.args.JsonRestore(),
+        manifest=ocp.args.JsonRestore()))
+    return restored.state, restored.config, restored.manifest
+
+  def close(self) -> None:
+    """Waits for writes in flight, then releases the manager."""
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+def abstract(state):
+  """The shape, dtype and sharding of every array: a restore target that holds no buffers."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                      state)

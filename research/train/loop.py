@@ -1,0 +1,156 @@
+"""The training loop: build, restore or initialise, step, log, evaluate, checkpoint.
+
+Host work is kept off the hot path: step metrics stay on the device and are fetched together
+every `log_every` steps, and always before a checkpoint, so a checkpoint is written only after
+every step before it has been seen to be finite. That is the NaN guard: a non-finite loss or
+gradient norm stops the run naming the first bad step, and the last checkpoint on disk is good.
+"""
+import json
+import math
+import pathlib
+import sys
+import time
+
+import jax
+import numpy as np
+import tqdm
+
+from research import losses, metrics, optim
+from research.data import augment, pipeline
+from research.data.dataset import Dataset
+from research.errors import NonFiniteError, UserError
+from research.models import build_model
+from research.train import checkpoint, parallel, state as state_lib, step as step_lib
+from research.train.metrics_log import MetricsLog
+
+AXIS = 'batch'
+
+
+def _divisible(name: str, value: int, devices: int) -> None:
+  if value % devices:
+    raise UserError(f'{name}={value} is not divisible by the number of devices ({devices}); '
+                    f'use a multiple of {devices} or set num_devices')
+
+
+def build(config, dataset: Dataset, num_devices: int):
+  """The model, optimizer, step config and initial state that `config` describes."""
+  model = build_model(config.model, config[config.model].to_dict(), dataset.num_classes,
+                      axis_name=AXIS)
+  step_cfg = step_lib.StepConfig(
+      seed=config.seed, global_batch=config.batch_size, num_devices=num_devices,
+      loss=losses.LossConfig(**_tuples(config.loss.to_dict())),
+      augment=augment.AugmentConfig(**config.augment.to_dict()), axis_name=AXIS)
+  variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
+  tx = optim.make_optimizer(optim.OptimConfig(**_tuples(config.optim.to_dict())),
+                            config.steps, variables['params'])
+  return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
+
+
+def _tuples(d: dict) -> dict:
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def evaluate(backend: parallel.Backend, state, data, num_examples: int, global_batch: int):
+  total = None
+  for start in range(0, num_examples, global_batch):
+    stats = backend.get(backend.eval_step(state, data, backend.put(np.int32(start))))
+    total = stats if total is None else metrics.merge(total, stats)
+  return metrics.summarize(total)
+
+
+def _check_finite(records: list[tuple[int, dict]]) -> None:
+  for step, values in records:
+    for name in ('loss', 'grad_norm'):
+      if not math.isfinite(values[name]):
+        raise NonFiniteError(step, 'loss' if name == 'loss' else 'gradients')
+
+
+def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest: dict):
+  step = ckpt.latest_step()
+  restored, saved_config, saved_manifest = ckpt.restore(step, target)
+  if saved_config != config_dict:
+    changed = sorted(k for k in set(saved_config) | set(config_dict)
+                     if saved_config.get(k) != config_dict.get(k))
+    raise UserError(f'the checkpoint at step {step} was written with a different config '
+                    f'(differs in: {", ".join(changed)}); use a new --workdir')
+  if saved_manifest.get('git_commit') != manifest.get('git_commit') or \
+     saved_manifest.get('git_dirty') or manifest.get('git_dirty'):
+    print(f'WARNING: resuming step {step} written by code {saved_manifest.get("git_commit")} '
+          f'(dirty={saved_manifest.get("git_dirty")}) with code {manifest.get("git_commit")} '
+          f'(dirty={manifest.get("git_dirty")}): bit-exact resume is only promised for '
+          'identical, committed code', file=sys.stderr)
+  return step, restored
+
+
+def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict) -> dict:
+  """Trains to `config.steps` (resuming from the workdir's latest checkpoint) and evaluates."""
+  devices = parallel.select_devices(config.num_devices)
+  _divisible('batch_size', config.batch_size, len(devices))
+  _divisible('eval_batch_size', config.eval_batch_size, len(devices))
+  model, tx, step_cfg, host_state = build(config, dataset, len(devices))
+  eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
+                                 num_devices=len(devices), loss=step_cfg.loss, axis_name=AXIS)
+  backend = parallel.make_backend(config.backend, devices,
+                                  step_lib.make_train_step(model, tx, step_cfg),
+                                  step_lib.make_eval_step(model, eval_cfg), AXIS)
+  state = backend.put(host_state)
+  config_dict = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
+  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=config.keep_checkpoints)
+  start = 0
+  if ckpt.latest_step() is not None:
+    start, restored = _restore(ckpt, checkpoint.abstract(backend.get(state)), config_dict,
+                               manifest)
+    state = backend.put(restored)
+  train_data = backend.put(pipeline.split_arrays(dataset, 'train'))
+  test_data = backend.put(pipeline.split_arrays(dataset, 'test'))
+  num_train, num_test = len(dataset.train_labels), len(dataset.test_labels)
+  per_epoch = pipeline.steps_per_epoch(num_train, config.batch_size)
+  log = MetricsLog(workdir, start)
+  pending, perm, perm_epoch = [], None, None
+  began = time.perf_counter()
+  try:
+    bar = tqdm.tqdm(total=config.steps, initial=start, desc=config.model, unit='step',
+                    disable=None, file=sys.stderr)
+    for step in range(start, config.steps):
+      if step // per_epoch != perm_epoch:
+        perm_epoch = step // per_epoch
+        perm = backend.put(pipeline.epoch_permutation(config.seed, perm_epoch, num_train))
+      state, step_metrics = backend.train_step(state, train_data, perm)
+      done = step + 1
+      pending.append((done, step_metrics))
+      is_last = done == config.steps
+      is_ckpt = done % config.checkpoint_every == 0 or is_last
+      if done % config.log_every == 0 or is_ckpt:
+        records = [(s, {k: float(np.ravel(v)[0]) for k, v in m.items()})
+                   for s, m in jax.device_get(pending)]
+        pending = []
+        _check_finite(records)
+        for s, values in records:
+          log.write(s, 'train', values)
+        bar.update(len(records))
+        bar.set_postfix(loss=f'{records[-1][1]["loss"]:.4f}')
+      if done % config.eval_every == 0 and not is_last:
+        log.write(done, 'test', evaluate(backend, state, test_data, num_test,
+                                         config.eval_batch_size))
+      if is_ckpt:
+        log.flush()
+        ckpt.save(done, backend.get(state), config_dict, manifest)
+    bar.close()
+    test = evaluate(backend, state, test_data, num_test, config.eval_batch_size)
+    if start < config.steps:  # a finished run started again only re-reports
+      log.write(config.steps, 'test', test)
+  finally:
+    ckpt.close()
+    log.close()
+  train_time = time.perf_counter() - began
+  final_state = backend.get(state)
+  return {
+      'final_step': config.steps,
+      'test': test,
+      'state_fingerprint': state_lib.fingerprint(final_state),
+      'num_params': state_lib.count_params(final_state.params),
+      'devices': len(devices),
+      'train_time_s': train_time,
+      'steps_run': config.steps - start,
+      'resumed_from_step': start,
+  }

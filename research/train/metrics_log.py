@@ -1,0 +1,54 @@
+"""metrics.jsonl and TensorBoard event files, kept consistent with the checkpoints.
+
+On resume from step S the records after S (written by the run that was killed) are dropped, so
+the log reads as if the run had never stopped.
+"""
+import json
+import pathlib
+
+import tensorboardX
+
+
+class MetricsLog:
+
+  def __init__(self, workdir: pathlib.Path, resume_step: int):
+    self.path = workdir / 'metrics.jsonl'
+    self._truncate_after(resume_step)
+    self._file = self.path.open('a')
+    self._tensorboard = tensorboardX.SummaryWriter(str(workdir / 'tensorboard'),
+                                                   purge_step=resume_step + 1)
+
+  def _truncate_after(self, step: int) -> None:
+    if not self.path.exists():
+      return
+    kept = [line for line in self.path.read_text().splitlines()
+            if line.strip() and _parse(line) is not None and _parse(line)['step'] <= step]
+    self.path.write_text(''.join(line + '\n' for line in kept))
+
+  def write(self, step: int, split: str, values: dict) -> None:
+    scalars = {k: v for k, v in values.items() if isinstance(v, (int, float))}
+    self._file.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
+    for name, value in scalars.items():
+      self._tensorboard.add_scalar(f'{split}/{name}', value, step)
+
+  def flush(self) -> None:
+    self._file.flush()
+    self._tensorboard.flush()
+
+  def close(self) -> None:
+    self._file.close()
+    self._tensorboard.close()
+
+
+def _parse(line: str):
+  try:
+    return json.loads(line)
+  except json.JSONDecodeError:  # a line torn by a kill mid-write
+    return None
+
+
+def read_records(workdir: pathlib.Path) -> list[dict]:
+  path = workdir / 'metrics.jsonl'
+  if not path.exists():
+    return []
+  return [r for r in map(_parse, path.read_text().splitlines()) if r is not None]
