@@ -9,6 +9,7 @@ import pathlib
 import tempfile
 
 from research.errors import UserError
+from research.train.checkpoint import changed_keys
 
 
 def write_json(path: pathlib.Path, obj) -> None:
@@ -24,14 +25,15 @@ def prepare(workdir: pathlib.Path, config: dict) -> bool:
   """Creates or checks the workdir; returns True when it already held this run."""
   if workdir.exists() and not workdir.is_dir():
     raise UserError(f'--workdir {workdir} exists and is not a directory')
+  config = json.loads(json.dumps(config))  # as stored: tuples become lists
   config_path = workdir / 'config.json'
   if config_path.exists():
     try:
       saved = json.loads(config_path.read_text())
     except json.JSONDecodeError:
       raise UserError(f'{config_path} is not valid JSON; the workdir is damaged') from None
-    if saved != json.loads(json.dumps(config)):
-      changed = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    changed = changed_keys(saved, config)
+    if changed:
       raise UserError(f'--workdir {workdir} holds a run with a different config (differs in: '
                       f'{", ".join(changed)}); use a new --workdir or the same settings')
     return True

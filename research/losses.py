@@ -63,8 +63,8 @@ def per_example_loss(cfg: LossConfig, logits_BxC, labels_B):
   if cfg.name == 'mae':
     return jnp.abs(probs_BxC - _one_hot_like(logits_BxC, labels_B)).mean(-1)
   if cfg.name == 'huber':
-    return optax.huber_loss(probs_BxC, _one_hot_like(logits_BxC, labels_B),
-                            cfg.huber_delta).mean(-1)
+    return optax.huber_loss(probs_BxC - _one_hot_like(logits_BxC, labels_B),
+                            delta=cfg.huber_delta).mean(-1)
   raise UserError(f'loss {cfg.name!r} is unknown; choose one of {", ".join(NAMES)}')
 
 

@@ -46,3 +46,15 @@ def abstract(state):
   """The shape, dtype and sharding of every array: a restore target that holds no buffers."""
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
                       state)
+
+
+def changed_keys(saved: dict, current: dict, prefix: str = '') -> list[str]:
+  """Dotted names of the config leaves that differ between two JSON-normalised configs."""
+  changed = []
+  for key in sorted(set(saved) | set(current)):
+    a, b = saved.get(key), current.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      changed += changed_keys(a, b, f'{prefix}{key}.')
+    elif a != b:
+      changed.append(f'{prefix}{key}')
+  return changed

@@ -68,9 +68,8 @@ def _check_finite(records: list[tuple[int, dict]]) -> None:
 def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest: dict):
   step = ckpt.latest_step()
   restored, saved_config, saved_manifest = ckpt.restore(step, target)
-  if saved_config != config_dict:
-    changed = sorted(k for k in set(saved_config) | set(config_dict)
-                     if saved_config.get(k) != config_dict.get(k))
+  changed = checkpoint.changed_keys(saved_config, config_dict)
+  if changed:
     raise UserError(f'the checkpoint at step {step} was written with a different config '
                     f'(differs in: {", ".join(changed)}); use a new --workdir')
   if saved_manifest.get('git_commit') != manifest.get('git_commit') or \

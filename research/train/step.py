@@ -64,7 +64,7 @@ def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig):
     accuracy = (jnp.argmax(logits_BxC, -1) == labels_B).mean()
     step_metrics = {'loss': lax.pmean(loss, cfg.axis_name),
                     'accuracy': lax.pmean(accuracy, cfg.axis_name),
-                    'grad_norm': optax.global_norm(grads)}
+                    'grad_norm': optax.tree.norm(grads)}
     return new_state, step_metrics
 
   return train_step

@@ -1,0 +1,26 @@
+# The front door. `make demo` and `make test` set everything up on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The main job on the embedded default dataset (sklearn digits): no download, no GPU.
+demo: $(STAMP)
+	$(BIN)/python -m experiments run train model=mlp data=digits --quick --workdir runs/demo-train
+
+# pytest exits 5 when it collects no tests; that is not a failure of the code.
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 0; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

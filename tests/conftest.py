@@ -1,0 +1,45 @@
+"""Eight CPU devices for every test: multi-device code is tested on the host platform.
+
+XLA reads the flag once, when JAX initialises its backend, so it is set here before any test
+module imports JAX.
+"""
+import os
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, timeout: float = 300, env_extra: dict | None = None):
+  """`python -m experiments ...` in a real subprocess, as a user would run it."""
+  env = {**os.environ, 'XLA_FLAGS': '', **(env_extra or {})}
+  return subprocess.run([sys.executable, '-m', 'experiments', *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def tiny_idx_dir(tmp_path):
+  """Four small gzipped IDX files in the MNIST layout, and their content checksums."""
+  import numpy as np
+
+  from research.data import download, idx
+
+  rng = np.random.default_rng(0)
+  arrays = {
+      'train-images-idx3-ubyte': rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+      'train-labels-idx1-ubyte': rng.integers(0, 10, (64,), dtype=np.uint8),
+      't10k-images-idx3-ubyte': rng.integers(0, 256, (16, 28, 28), dtype=np.uint8),
+      't10k-labels-idx1-ubyte': rng.integers(0, 10, (16,), dtype=np.uint8),
+  }
+  sums = {}
+  for stem, array in arrays.items():
+    idx.write_idx(tmp_path / f'{stem}.gz', array)
+    sums[stem] = download.checksum((tmp_path / f'{stem}.gz').read_bytes(), gunzip=True)
+  return tmp_path, arrays, sums

@@ -1,0 +1,108 @@
+"""Losses and metrics, cross-checked against scikit-learn and direct formulas."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh, PartitionSpec as P
+from sklearn import metrics as skm
+
+from research import losses, metrics
+
+
+@pytest.fixture
+def batch():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(600, 5)).astype(np.float32) * 2
+  labels = rng.integers(0, 5, 600)
+  logits[np.arange(600), labels] += 1.5  # better than chance, not perfect
+  return logits, labels
+
+
+def _softmax(z):
+  e = np.exp(z - z.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def _loss(name, logits, labels, **kw):
+  return np.asarray(losses.per_example_loss(losses.LossConfig(name=name, **kw), logits, labels))
+
+
+def test_cross_entropy_integer_and_one_hot_agree_with_sklearn(batch):
+  logits, labels = batch
+  ce_int = _loss('cross_entropy', logits, labels)
+  ce_onehot = np.asarray(losses.cross_entropy(logits, jax.nn.one_hot(labels, 5)))
+  np.testing.assert_allclose(ce_int, ce_onehot, rtol=1e-5, atol=1e-6)
+  assert ce_int.mean() == pytest.approx(skm.log_loss(labels, _softmax(logits)), rel=1e-5)
+
+
+def test_regression_style_and_other_losses(batch):
+  logits, labels = batch
+  p, y = _softmax(logits.astype(np.float64)), np.eye(5)[labels]
+  np.testing.assert_allclose(_loss('mse', logits, labels), ((p - y) ** 2).mean(-1), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(_loss('mae', logits, labels), np.abs(p - y).mean(-1), rtol=1e-4, atol=1e-6)
+  d = np.abs(p - y)
+  huber = np.where(d <= 0.5, 0.5 * d ** 2, 0.5 * (d - 0.25)).mean(-1)
+  np.testing.assert_allclose(_loss('huber', logits, labels, huber_delta=0.5), huber, rtol=1e-4, atol=1e-6)
+  sig = 1 / (1 + np.exp(-logits.astype(np.float64)))
+  bce = -(y * np.log(sig) + (1 - y) * np.log(1 - sig)).sum(-1)
+  np.testing.assert_allclose(_loss('binary_cross_entropy', logits, labels), bce, rtol=1e-4, atol=1e-6)
+  pt = p[np.arange(len(labels)), labels]
+  np.testing.assert_allclose(_loss('focal', logits, labels, focal_gamma=2.0),
+                             -(1 - pt) ** 2 * np.log(pt), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(_loss('focal', logits, labels, focal_gamma=0.0),
+                             _loss('cross_entropy', logits, labels), rtol=1e-5, atol=1e-6)
+  weights = (1.0, 2.0, 3.0, 4.0, 5.0)
+  np.testing.assert_allclose(_loss('weighted_cross_entropy', logits, labels, class_weights=weights),
+                             np.array(weights)[labels] * -np.log(pt), rtol=1e-4, atol=1e-6)
+
+
+def test_metrics_match_sklearn(batch):
+  logits, labels = batch
+  loss_B = _loss('cross_entropy', logits, labels)
+  s = metrics.summarize(metrics.batch_stats(logits, labels, loss_B))
+  predicted, probs = logits.argmax(-1), _softmax(logits.astype(np.float64))
+  assert s['accuracy'] == pytest.approx(skm.accuracy_score(labels, predicted))
+  assert s['confusion_matrix'] == skm.confusion_matrix(labels, predicted).tolist()
+  assert s['precision_macro'] == pytest.approx(skm.precision_score(labels, predicted, average='macro'))
+  assert s['recall_macro'] == pytest.approx(skm.recall_score(labels, predicted, average='macro'))
+  assert s['f1_macro'] == pytest.approx(skm.f1_score(labels, predicted, average='macro'))
+  np.testing.assert_allclose(s['f1_per_class'], skm.f1_score(labels, predicted, average=None))
+  assert s['log_loss'] == pytest.approx(skm.log_loss(labels, probs), rel=1e-5)
+  assert s['roc_auc_macro'] == pytest.approx(
+      skm.roc_auc_score(labels, probs, multi_class='ovr', average='macro'), abs=2e-3)
+  confidence, correct = probs.max(-1), predicted == labels
+  bins = np.minimum((confidence * metrics.ECE_BINS).astype(int), metrics.ECE_BINS - 1)
+  ece = sum(abs(correct[bins == k].sum() - confidence[bins == k].sum())
+            for k in range(metrics.ECE_BINS)) / len(labels)
+  assert s['ece'] == pytest.approx(ece, abs=1e-5)
+
+
+def test_masked_examples_do_not_count(batch):
+  logits, labels = batch
+  loss_B = _loss('cross_entropy', logits, labels)
+  mask = np.arange(600) < 450
+  masked = metrics.summarize(metrics.batch_stats(logits, labels, loss_B, mask))
+  direct = metrics.summarize(metrics.batch_stats(logits[:450], labels[:450], loss_B[:450]))
+  assert masked['confusion_matrix'] == direct['confusion_matrix']
+  for key in ('count', 'accuracy', 'loss', 'log_loss', 'f1_macro', 'roc_auc_macro', 'ece'):
+    assert masked[key] == pytest.approx(direct[key], rel=1e-6), key
+
+
+def test_accumulation_over_batches_and_devices_is_exact(batch):
+  logits, labels = batch
+  loss_B = _loss('cross_entropy', logits, labels)
+  whole = metrics.summarize(metrics.batch_stats(logits, labels, loss_B))
+  mesh = Mesh(np.array(jax.devices()[:8]), ('batch',))
+  sharded = jax.jit(jax.shard_map(lambda *a: metrics.psum(metrics.batch_stats(*a), 'batch'),
+                                  mesh=mesh, in_specs=P('batch'), out_specs=P(),
+                                  check_vma=False))
+  total = None
+  for chunk in np.split(np.arange(600), 3):  # 3 batches of 200, each over 8 devices
+    stats = sharded(logits[chunk], labels[chunk], loss_B[chunk])
+    total = stats if total is None else metrics.merge(total, stats)
+  got = metrics.summarize(total)
+  assert got['confusion_matrix'] == whole['confusion_matrix']
+  for key in ('accuracy', 'f1_per_class', 'roc_auc_macro'):
+    assert got[key] == pytest.approx(whole[key])
+  for key in ('loss', 'log_loss', 'ece'):
+    assert got[key] == pytest.approx(whole[key], rel=1e-5)

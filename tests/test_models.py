@@ -1,0 +1,111 @@
+"""Models and building blocks: shapes, options, registries, and dropout's contract."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh, PartitionSpec as P
+
+from research.errors import UserError
+from research.models import build_model
+from research.nn import activations, initializers
+from research.nn.dropout import Dropout
+from research.train.state import count_params
+
+
+def _init(model, shape=(8, 8, 1)):
+  return model.init(jax.random.key(0), jnp.zeros((2, *shape)), train=False)
+
+
+@pytest.mark.parametrize('norm', ['none', 'batch', 'layer'])
+@pytest.mark.parametrize('residual', [False, True])
+def test_mlp_shapes_and_counts(norm, residual):
+  model = build_model('mlp', dict(depth=3, width=16, norm=norm, residual=residual), 10)
+  variables = _init(model)
+  assert model.apply(variables, jnp.ones((5, 8, 8, 1)), train=False).shape == (5, 10)
+  dense = (64 * 16 + 16) + 2 * (16 * 16 + 16) + (16 * 10 + 10)
+  norm_params = {'none': 0, 'batch': 3 * 32, 'layer': 3 * 32}[norm]
+  assert count_params(variables['params']) == dense + norm_params
+  assert ('batch_stats' in variables) == (norm == 'batch')
+
+
+def test_residual_adds_the_input():
+  plain = build_model('mlp', dict(depth=2, width=8, activation='linear'), 3)
+  residual = build_model('mlp', dict(depth=2, width=8, activation='linear', residual=True), 3)
+  variables = _init(plain)
+  x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
+  p = variables['params']
+  h0 = x.reshape(4, -1) @ p['hidden_0']['kernel'] + p['hidden_0']['bias']
+  h1 = h0 @ p['hidden_1']['kernel'] + p['hidden_1']['bias']
+  out = lambda h: h @ p['output']['kernel'] + p['output']['bias']
+  np.testing.assert_allclose(plain.apply(variables, x, train=False), out(h1), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(residual.apply(variables, x, train=False), out(h0 + h1), rtol=1e-4,
+                             atol=1e-5)
+
+
+@pytest.mark.parametrize('pool', ['max', 'avg', 'none'])
+def test_cnn_shapes(pool):
+  model = build_model('cnn', dict(channels=(4, 8), dense=(16,), pool=pool, norm='batch'), 10)
+  variables = _init(model, (28, 28, 1))
+  assert model.apply(variables, jnp.ones((3, 28, 28, 1)), train=False).shape == (3, 10)
+  flat = 8 * (7 * 7 if pool != 'none' else 28 * 28)
+  assert variables['params']['dense_0']['kernel'].shape == (flat, 16)
+
+
+def test_registries_name_the_choices():
+  for name in ('linear', 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'softmax', 'gelu', 'swish',
+               'selu'):
+    assert activations.get_activation(name)(jnp.ones(3)).shape == (3,)
+  for name in ('lecun', 'glorot', 'he', 'lecun_uniform', 'glorot_uniform', 'he_uniform'):
+    assert initializers.get_initializer(name)(jax.random.key(0), (4, 4)).shape == (4, 4)
+  with pytest.raises(UserError, match='activation .* choose one of'):
+    activations.get_activation('rellu')
+  with pytest.raises(UserError, match="model='transformer' is not a model"):
+    build_model('transformer', {}, 10)
+
+
+def test_initializer_variances():
+  """He: Var = 2/fan_in; Glorot: 2/(fan_in+fan_out); LeCun: 1/fan_in (truncation rescaled)."""
+  fan_in, fan_out = 400, 200
+  for name, expected in (('he', 2 / fan_in), ('glorot', 2 / (fan_in + fan_out)),
+                         ('lecun', 1 / fan_in), ('he_uniform', 2 / fan_in)):
+    w = initializers.get_initializer(name)(jax.random.key(0), (fan_in, fan_out))
+    assert abs(float(w.var()) / expected - 1) < 0.05, name
+
+
+def _dropout(rate, x, deterministic=False, key=0):
+  layer = Dropout(rate)
+  return layer.apply({}, x, deterministic=deterministic, rngs={'dropout': jax.random.key(key)})
+
+
+def test_dropout_rate_zero_and_deterministic_are_identity():
+  x = jax.random.normal(jax.random.key(0), (4, 32))
+  np.testing.assert_array_equal(_dropout(0.0, x), x)
+  np.testing.assert_array_equal(_dropout(0.5, x, deterministic=True), x)
+
+
+def test_dropout_keeps_the_expectation_and_rate():
+  x = jnp.ones((512, 512))
+  y = np.asarray(_dropout(0.3, x))
+  assert abs((y == 0).mean() - 0.3) < 0.005
+  assert abs(y.mean() - 1.0) < 0.01
+  np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.7], rtol=1e-6)
+
+
+@pytest.mark.parametrize('rate', [-0.1, 1.0, 1.5])
+def test_dropout_rejects_rates_outside_unit_interval(rate):
+  with pytest.raises(ValueError, match=r'in \[0, 1\)'):
+    _dropout(rate, jnp.ones((2, 2)))
+
+
+def test_dropout_masks_are_identical_on_1_and_8_devices():
+  x = jnp.ones((16, 64))
+  masks = []
+  for devices in (1, 8):
+    mesh = Mesh(np.array(jax.devices()[:devices]), ('batch',))
+    fn = lambda x: Dropout(0.5, axis_name='batch').apply(
+        {}, x, deterministic=False, rngs={'dropout': jax.random.key(3)})
+    mapped = jax.shard_map(fn, mesh=mesh, in_specs=P('batch'), out_specs=P('batch'),
+                           check_vma=False)
+    masks.append(np.asarray(jax.jit(mapped)(x)))
+  np.testing.assert_array_equal(masks[0], masks[1])
+  assert 0.4 < (masks[0] == 0).mean() < 0.6

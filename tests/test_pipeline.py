@@ -1,0 +1,100 @@
+"""The input pipeline and augmentation: pure functions of (seed, step), device-count free."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec as P
+
+from research.data import augment, pipeline
+from research.data.dataset import make_dataset
+
+
+def _tiny_dataset(n=40):
+  images = np.arange(n * 4 * 4, dtype=np.float32).reshape(n, 4, 4) % 251
+  return make_dataset('tiny', images, np.arange(n) % 10, images[:8], np.arange(8), 10)
+
+
+def _on_devices(fn, num_devices, *args):
+  """Runs fn on each device's share under shard_map and returns the concatenated outputs."""
+  mesh = Mesh(np.array(jax.devices()[:num_devices]), ('batch',))
+  mapped = jax.shard_map(fn, mesh=mesh, in_specs=P(), out_specs=P('batch'), check_vma=False)
+  return np.asarray(jax.jit(mapped)(*args))
+
+
+def test_epoch_permutation_is_a_permutation_and_deterministic():
+  perm = np.asarray(pipeline.epoch_permutation(3, 7, 100))
+  assert sorted(perm.tolist()) == list(range(100))
+  np.testing.assert_array_equal(perm, pipeline.epoch_permutation(3, 7, 100))
+  assert not np.array_equal(perm, pipeline.epoch_permutation(3, 8, 100))
+  assert not np.array_equal(perm, pipeline.epoch_permutation(4, 7, 100))
+
+
+def test_an_epoch_visits_every_example_once():
+  data = pipeline.split_arrays(_tiny_dataset(), 'train')
+  perm = pipeline.epoch_permutation(0, 0, 40)
+  seen = [np.asarray(pipeline.local_train_batch(data, perm, t, 8, 8, None)[1]) for t in range(5)]
+  images = [np.asarray(pipeline.local_train_batch(data, perm, t, 8, 8, None)[0]) for t in range(5)]
+  assert len({im.tobytes() for im in np.concatenate(images)}) == 40
+  assert len(np.concatenate(seen)) == 40
+
+
+def test_global_batch_is_the_same_on_any_device_count():
+  data = pipeline.split_arrays(_tiny_dataset(), 'train')
+  perm = pipeline.epoch_permutation(0, 0, 40)
+  reference = None
+  for devices in (1, 2, 4, 8):
+    batch = functools.partial(pipeline.local_train_batch, global_batch=16,
+                              local_batch=16 // devices, axis_name='batch')
+    images = _on_devices(lambda d, p, s: batch(d, p, s)[0], devices, data, perm, jnp.int32(1))
+    if reference is None:
+      reference = images
+    np.testing.assert_array_equal(images, reference)
+
+
+def test_eval_batches_pad_and_mask_past_the_end():
+  data = pipeline.split_arrays(_tiny_dataset(), 'test')  # 8 examples
+  _, labels, mask = pipeline.local_eval_batch(data, 6, 4, None)
+  assert np.asarray(mask).tolist() == [True, True, False, False]
+  assert np.asarray(labels)[:2].tolist() == [6, 7]
+
+
+def test_inactive_augmentation_is_the_identity():
+  x = jnp.ones((2, 4, 4, 1))
+  assert augment.augment_batch(x, jax.random.key(0), augment.AugmentConfig()) is x
+
+
+def test_flip_and_translate_are_exact():
+  image = jnp.arange(16.0).reshape(1, 4, 4, 1)
+  key = jax.random.key(0)
+  flipped = augment.augment_batch(jnp.repeat(image, 64, 0), key, augment.AugmentConfig(flip=True))
+  for out in np.asarray(flipped):
+    assert np.array_equal(out, image[0]) or np.array_equal(out, image[0, :, ::-1])
+  shifted = np.asarray(augment.augment_batch(jnp.repeat(image, 64, 0), key,
+                                             augment.AugmentConfig(translate=1)))
+  for out in shifted:  # every output is the image moved by whole pixels, zeros filled in
+    ok = False
+    for dy in (-1, 0, 1):
+      for dx in (-1, 0, 1):
+        expected = np.zeros((4, 4))
+        src = np.asarray(image[0, :, :, 0])
+        ys, xs = slice(max(dy, 0), 4 + min(dy, 0)), slice(max(dx, 0), 4 + min(dx, 0))
+        yd, xd = slice(max(-dy, 0), 4 + min(-dy, 0)), slice(max(-dx, 0), 4 + min(-dx, 0))
+        expected[ys, xs] = src[yd, xd]
+        ok |= np.allclose(out[..., 0], expected, atol=1e-5)
+    assert ok
+
+
+def test_augmentation_draws_do_not_depend_on_device_count():
+  cfg = augment.AugmentConfig(flip=True, translate=2, rotate=10.0, scale=0.1, brightness=0.1,
+                              contrast=0.1, noise=0.1)
+  images = jax.random.normal(jax.random.key(1), (16, 8, 8, 1))
+  key = jax.random.key(2)
+  results = []
+  for devices in (1, 8):
+    lb = 16 // devices
+    fn = lambda x, k: augment.augment_batch(
+        jax.lax.dynamic_slice_in_dim(x, jax.lax.axis_index('batch') * lb, lb), k, cfg, 'batch')
+    results.append(_on_devices(fn, devices, images, key))
+  np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-6)
+  assert not np.allclose(results[0], np.asarray(images))
