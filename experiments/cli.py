@@ -64,7 +64,7 @@ def _run(args, assignments: list[str]) -> int:
   manifest = manifest_lib.build_manifest(['python', '-m', 'experiments', *sys.argv[1:]],
                                          config.seed)
   rundir.write_json(workdir / 'manifest.json', manifest)
-  print(f'{"resuming" if resuming else "starting"} {args.name} in {workdir}', file=sys.stderr)
+  print(f'{"resuming" if resuming else "starting"} {args.name} in {workdir}', flush=True)
   results = experiment.run(config, workdir, manifest)
   rundir.write_json(workdir / 'results.json', results)
   print(f'{args.name}: {experiment.summary(results)}; report: {workdir / "report.md"}')
@@ -74,12 +74,12 @@ def _run(args, assignments: list[str]) -> int:
 def main(argv: list[str]) -> int:
   try:
     args, assignments = parse(argv)
+    if assignments and args.command != 'run':
+      raise UserError(f'{assignments[0]!r}: overrides go with "run NAME"')
     if args.command == 'list':
       for name, experiment in EXPERIMENTS.items():
         print(f'{name:24s} {experiment.DESCRIPTION}')
       return 0
-    if assignments and args.command != 'run':
-      raise UserError(f'{assignments[0]!r}: overrides go with "run NAME"')
     return _run(args, assignments)
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)

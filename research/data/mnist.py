@@ -75,6 +75,7 @@ def _find(stem: str, folders: list[pathlib.Path]) -> pathlib.Path | None:
 
 def _read_verified(source: IdxSource, stem: str, path: pathlib.Path):
   content = idx.read_bytes(path)  # decompressed; a broken gzip stream is a DataError here
+  array = idx.parse_idx(content, name=str(path))  # names structural damage precisely
   # A published .gz digest says nothing about an uncompressed copy: check what can be checked.
   if source.gunzip:
     actual = download_lib.sha256_hex(content)
@@ -85,7 +86,7 @@ def _read_verified(source: IdxSource, stem: str, path: pathlib.Path):
   if actual != source.sha256[stem]:
     raise DataError(f'{path}: checksum mismatch (sha256 {actual}, expected '
                     f'{source.sha256[stem]}); the file is corrupt or not the official one')
-  return idx.parse_idx(content, name=str(path))
+  return array
 
 
 def locate(source: IdxSource, data_dir: str, download: bool) -> dict[str, pathlib.Path]:

@@ -1,0 +1,137 @@
+"""The command-line contract of DESIGN.md: listing, bad input, run directories, results."""
+import json
+
+import numpy as np
+import pytest
+
+from experiments import cli
+from research.data import idx
+from tests.conftest import run_cli
+
+
+def _bad_idx_dir(tmp_path, damage):
+  tmp_path.mkdir()
+  rng = np.random.default_rng(0)
+  for stem, shape in (('train-images-idx3-ubyte', (8, 28, 28)), ('train-labels-idx1-ubyte', (8,)),
+                      ('t10k-images-idx3-ubyte', (8, 28, 28)), ('t10k-labels-idx1-ubyte', (8,))):
+    idx.write_idx(tmp_path / stem, rng.integers(0, 10, shape, dtype=np.uint8))
+  path = tmp_path / 'train-images-idx3-ubyte'
+  content = path.read_bytes()
+  if damage != 'none':
+    path.write_bytes(b'\x08\x03\x00\x00' + content[4:] if damage == 'magic' else content[:-100])
+  return str(tmp_path)
+
+
+@pytest.fixture(scope='module')
+def finished_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('finished')
+  assert cli.main(['run', 'train', '--workdir', str(workdir), 'steps=2', 'batch_size=16',
+                   'eval_batch_size=16', 'checkpoint_every=1']) == 0
+  return workdir
+
+
+def _bad_inputs(tmp_path, finished_run):
+  a_file = tmp_path / 'a_file'
+  a_file.write_text('x')
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  config_gone = tmp_path / 'config_gone'
+  config_gone.mkdir()
+  (config_gone / 'checkpoints').symlink_to(finished_run / 'checkpoints')
+  fashion = ['data=fashion_mnist', 'download=False']
+  return {
+      'unknown experiment': (['run', 'nosuch'], "unknown experiment 'nosuch'"),
+      'unknown option': (['run', 'train', '--fast'], 'unknown option --fast'),
+      'not key=value': (['run', 'train', 'steps'], "cannot read 'steps'"),
+      'unknown key': (['run', 'train', 'stepz=3'], "unknown key 'stepz'"),
+      'unknown nested key': (['run', 'train', 'mlp.dept=3'], "unknown key 'mlp.dept'"),
+      'wrong type': (['run', 'train', 'steps=abc'], "steps='abc' has the wrong type"),
+      'float for int': (['run', 'train', 'steps=1.5'], 'steps=1.5 has the wrong type'),
+      'int for bool': (['run', 'train', 'mlp.residual=1'], 'mlp.residual=1 has the wrong type'),
+      'dropout 1.5': (['run', 'train', 'mlp.dropout=1.5'], 'mlp.dropout=1.5 is out of range'),
+      'negative lr': (['run', 'train', 'optim.learning_rate=-0.1'], 'optim.learning_rate=-0.1'),
+      'zero steps': (['run', 'train', 'steps=0'], 'steps=0 is out of range'),
+      'unknown model': (['run', 'train', 'model=transformer'], "model='transformer' is not"),
+      'unknown dataset': (['run', 'train', 'data=imagenet'], "data='imagenet' is not"),
+      'unknown activation': (['run', 'train', 'mlp.activation=rellu'], "mlp.activation='rellu'"),
+      'unknown backend': (['run', 'train', 'backend=mpi'], "backend='mpi' is not allowed"),
+      'batch not divisible': (['run', 'train', '--workdir', str(tmp_path / 'r1'), 'batch_size=100',
+                               'num_devices=8'], 'batch_size=100 is not divisible'),
+      'too many devices': (['run', 'train', '--workdir', str(tmp_path / 'r2'), 'num_devices=64'],
+                           'num_devices=64 but only 8'),
+      'missing dataset': (['run', 'train', '--workdir', str(tmp_path / 'r3'), *fashion,
+                           f'data_dir={empty}'], 'not found'),
+      'corrupt IDX': (['run', 'train', '--workdir', str(tmp_path / 'r4'), *fashion,
+                       f'data_dir={_bad_idx_dir(tmp_path / "m", "magic")}'], 'bad magic number'),
+      'truncated IDX': (['run', 'train', '--workdir', str(tmp_path / 'r5'), *fashion,
+                         f'data_dir={_bad_idx_dir(tmp_path / "t", "truncate")}'], 'truncated'),
+      'checksum mismatch': (['run', 'train', '--workdir', str(tmp_path / 'r8'), *fashion,
+                             f'data_dir={_bad_idx_dir(tmp_path / "c", "none")}'],
+                            'checksum mismatch'),
+      'missing CIFAR-10': (['run', 'train', '--workdir', str(tmp_path / 'r6'), 'data=cifar10',
+                            f'data_dir={empty}'], 'no binary batches'),
+      'freeze matches nothing': (['run', 'train', '--workdir', str(tmp_path / 'r7'),
+                                  "optim.freeze=('encoder/.*',)"], 'matches no parameter'),
+      'workdir is a file': (['run', 'train', '--workdir', str(a_file)], 'is not a directory'),
+      'other config, same workdir': (['run', 'train', '--workdir', str(finished_run), 'steps=3',
+                                      'batch_size=16', 'eval_batch_size=16', 'checkpoint_every=1'],
+                                     'different config (differs in: steps)'),
+      'checkpoint from another config': (['run', 'train', '--workdir', str(config_gone),
+                                          'steps=3', 'batch_size=16', 'eval_batch_size=16',
+                                          'checkpoint_every=1'],
+                                         'checkpoint at step 2 was written with a different'),
+      'override without run': (['list', 'steps=3'], 'overrides go with'),
+  }
+
+
+def test_bad_input_gives_exit_2_and_one_line(tmp_path, finished_run, capfd):
+  cases = _bad_inputs(tmp_path, finished_run)
+  assert len(cases) >= 15
+  for name, (argv, expected) in cases.items():
+    capfd.readouterr()
+    status = cli.main(argv)
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2, f'{name}: exit status {status}, stderr {err!r}'
+    assert len(lines) == 1 and lines[0].startswith('error: '), f'{name}: stderr {err!r}'
+    assert expected in lines[0], f'{name}: {lines[0]!r} does not name {expected!r}'
+
+
+def test_bad_input_in_a_real_process_has_no_traceback():
+  result = run_cli('run', 'train', 'mlp.dropout=1.5', '--quick')
+  assert result.returncode == 2
+  assert result.stderr.strip() == 'error: mlp.dropout=1.5 is out of range: must be in [0, 1)'
+
+
+def test_list_names_the_experiments(capsys):
+  assert cli.main(['list']) == 0
+  assert 'train' in capsys.readouterr().out
+
+
+def test_workdir_contents(finished_run):
+  for name in ('config.json', 'manifest.json', 'metrics.jsonl', 'results.json', 'report.md',
+               'loss.png'):
+    assert (finished_run / name).is_file(), name
+  assert list((finished_run / 'tensorboard').iterdir())
+  manifest = json.loads((finished_run / 'manifest.json').read_text())
+  for key in ('git_commit', 'git_dirty', 'packages', 'jax_backend', 'devices', 'xla_flags',
+              'command_line', 'seed'):
+    assert key in manifest, key
+  assert manifest['packages']['jax'] and len(manifest['devices']) == 8
+  results = json.loads((finished_run / 'results.json').read_text())
+  assert len(results['state_fingerprint']) == 64 and results['final_step'] == 2
+
+
+def test_nan_guard_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, capfd):
+  from research.train import checkpoint
+  workdir = tmp_path / 'nan'
+  status = cli.main(['run', 'train', '--workdir', str(workdir), 'steps=30', 'log_every=1',
+                     'checkpoint_every=1', 'optim.name=sgd', 'optim.learning_rate=1e30'])
+  err = capfd.readouterr().err.strip().splitlines()
+  assert status == 3
+  assert err[-1].startswith('error: non-finite loss at step ') or \
+         err[-1].startswith('error: non-finite gradients at step ')
+  bad_step = int(err[-1].split(' at step ')[1].split(';')[0])
+  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints')
+  assert ckpt.latest_step() == bad_step - 1
+  ckpt.close()
