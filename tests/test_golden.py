@@ -14,7 +14,7 @@ import pytest
 
 from experiments import train
 from research.data import load_dataset, pipeline
-from research.train import loop, parallel, step as step_lib
+from research.train import loop, parallel
 
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'one_step.json'
 MODELS = {
@@ -33,10 +33,7 @@ def one_step_metrics(overrides: dict) -> dict:
     config.model = overrides['model']
     config[config.model].update(overrides[config.model])
   dataset = load_dataset('digits')
-  model, tx, step_cfg, host_state = loop.build(config, dataset, 1)
-  b = parallel.make_backend('shard_map', parallel.select_devices(1),
-                            step_lib.make_train_step(model, tx, step_cfg),
-                            step_lib.make_eval_step(model, step_cfg), loop.AXIS)
+  b, host_state = loop.build_backend(config, dataset, parallel.select_devices(1))
   perm = pipeline.epoch_permutation(config.seed, 0, len(dataset.train_labels))
   state, m = b.train_step(b.put(host_state), b.put(pipeline.split_arrays(dataset, 'train')),
                           b.put(perm))

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from experiments import train
-from research.data import load_dataset
+from research.data import load_dataset, pipeline
 from research.train import loop, parallel, state as state_lib
-from research.data import pipeline
 
 
 def _losses(backend: str, devices: int, steps: int = 20):
@@ -17,11 +16,7 @@ def _losses(backend: str, devices: int, steps: int = 20):
     config.backend, config.num_devices, config.batch_size = backend, devices, 64
     config.mlp.update(dict(depth=2, width=64, dropout=0.3, norm='batch'))
   dataset = load_dataset('digits')
-  model, tx, step_cfg, host_state = loop.build(config, dataset, devices)
-  from research.train import step as step_lib
-  b = parallel.make_backend(backend, parallel.select_devices(devices),
-                            step_lib.make_train_step(model, tx, step_cfg),
-                            step_lib.make_eval_step(model, step_cfg), loop.AXIS)
+  b, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices))
   state, data = b.put(host_state), b.put(pipeline.split_arrays(dataset, 'train'))
   perm = b.put(pipeline.epoch_permutation(0, 0, len(dataset.train_labels)))
   losses = []

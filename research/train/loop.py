@@ -46,6 +46,17 @@ def build(config, dataset: Dataset, num_devices: int):
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
 
 
+def build_backend(config, dataset: Dataset, devices: tuple):
+  """The parallel backend running `config`'s train and eval steps, and the initial state."""
+  model, tx, step_cfg, host_state = build(config, dataset, len(devices))
+  eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
+                                 num_devices=len(devices), loss=step_cfg.loss, axis_name=AXIS)
+  backend = parallel.make_backend(config.backend, devices,
+                                  step_lib.make_train_step(model, tx, step_cfg),
+                                  step_lib.make_eval_step(model, eval_cfg), AXIS)
+  return backend, host_state
+
+
 def _tuples(d: dict) -> dict:
   return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
@@ -86,12 +97,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
   _divisible('eval_batch_size', config.eval_batch_size, len(devices))
-  model, tx, step_cfg, host_state = build(config, dataset, len(devices))
-  eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
-                                 num_devices=len(devices), loss=step_cfg.loss, axis_name=AXIS)
-  backend = parallel.make_backend(config.backend, devices,
-                                  step_lib.make_train_step(model, tx, step_cfg),
-                                  step_lib.make_eval_step(model, eval_cfg), AXIS)
+  backend, host_state = build_backend(config, dataset, devices)
   state = backend.put(host_state)
   config_dict = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=config.keep_checkpoints)
