@@ -1,4 +1,4 @@
 """Experiments, one module each: config, presets, run, report. The registry the CLI reads."""
-from experiments import train
+from experiments import autodiff, train
 
-EXPERIMENTS = {'train': train}
+EXPERIMENTS = {'train': train, 'autodiff': autodiff}

@@ -1,7 +1,8 @@
 """`key=value` overrides of an ml_collections config, checked against the field's type.
 
 Values are Python literals (`steps=300`, `cnn.channels=(16, 32)`, `optim.freeze=['hidden_0/.*']`)
-or bare words for string fields (`model=cnn`). An unknown key or a value of the wrong type is
+or bare words for string fields (`model=cnn`) and comma-separated words for tuple fields
+(`sections=jacobian,swell`). An unknown key or a value of the wrong type is
 a `UserError` naming the key and what it accepts.
 """
 import ast
@@ -39,6 +40,8 @@ def coerce(key: str, current, value):
   elif isinstance(current, str):
     ok = isinstance(value, str)
   elif isinstance(current, (tuple, list)):
+    if isinstance(value, str):  # bare words: sections=jacobian,swell
+      value = tuple(word.strip() for word in value.split(',') if word.strip())
     ok = isinstance(value, (tuple, list))
     value = tuple(value) if ok else value
   if not ok:

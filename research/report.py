@@ -1,4 +1,5 @@
 """Lab-notebook output: markdown tables and plots, written into a run's workdir."""
+import contextlib
 import math
 import pathlib
 
@@ -22,20 +23,32 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
   return '\n'.join(lines)
 
 
+@contextlib.contextmanager
+def figure(path: pathlib.Path, panels: int = 1, panel_size: tuple[float, float] = (6, 4)):
+  """Yields (fig, axes) with `panels` side by side; saves to `path` and frees the figure."""
+  fig, axes = plt.subplots(1, panels, figsize=(panel_size[0] * panels, panel_size[1]), dpi=110,
+                           squeeze=False)
+  try:
+    yield fig, list(axes[0])
+    fig.tight_layout()
+    fig.savefig(path)
+  finally:
+    plt.close(fig)
+
+
 def plot_curves(path: pathlib.Path, series: dict[str, tuple[list, list]], xlabel: str,
-                ylabel: str, title: str = '', logy: bool = False) -> None:
+                ylabel: str, title: str = '', logy: bool = False, logx: bool = False) -> None:
   """One line per name in `series`, each given as (xs, ys)."""
-  fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-  for name, (xs, ys) in series.items():
-    ax.plot(xs, ys, label=name)
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(ylabel)
-  if logy:
-    ax.set_yscale('log')
-  if title:
-    ax.set_title(title)
-  ax.grid(alpha=0.3)
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  with figure(path) as (_, (ax,)):
+    for name, (xs, ys) in series.items():
+      ax.plot(xs, ys, label=name, marker='o' if len(xs) < 20 else None, ms=3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+      ax.set_yscale('log')
+    if logx:
+      ax.set_xscale('log')
+    if title:
+      ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)

@@ -1,0 +1,104 @@
+"""Section 4. Hessian-vector products: three ways to compose the modes, and the full Hessian.
+
+For a scalar loss of P parameters, H v costs a few gradients by any composition of forward and
+reverse mode, while forming H costs P of them and P^2 memory. Pearlmutter (1994) and the JAX
+autodiff cookbook recommend forward-over-reverse; reverse-over-reverse differentiates a backward
+pass and so stores it too.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from experiments.autodiff import random_params
+from research import autodiff, report
+from research.models.mlp import MLP
+
+TITLE = 'Hessian-vector products: forward-over-reverse, reverse-over-reverse, reverse-over-forward'
+
+
+def flat_loss(width: int, inputs: int, batch: int, key: jax.Array):
+  """(theta_P, loss(theta_P)) for a tanh MLP regression with its parameters flattened."""
+  k_x, k_y, k_init = jax.random.split(key, 3)
+  x_BxI = random_params.host_normal(k_x, (batch, inputs))
+  y_B = random_params.host_normal(k_y, (batch,))
+  model = MLP(num_classes=1, depth=2, width=width, activation='tanh', weight_init='glorot')
+  params = random_params.host_params(model, k_init, x_BxI)
+  theta_P, unravel = ravel_pytree(params)
+
+  def loss(theta_P):
+    pred_B = model.apply({'params': unravel(theta_P)}, x_BxI, train=False)[:, 0]
+    return jnp.mean((pred_B - y_B) ** 2)
+
+  return theta_P, loss
+
+
+def measure(cfg, probe, key: jax.Array) -> dict:
+  rows = []
+  for width in cfg.widths:
+    k_problem, k_direction = jax.random.split(jax.random.fold_in(key, width))
+    theta_P, loss = flat_loss(width, cfg.inputs, cfg.batch, k_problem)
+    v_P = random_params.host_normal(k_direction, theta_P.shape)
+    grad_cost = probe(jax.grad(loss), theta_P)
+    reference = None
+    for method in autodiff.HVP_METHODS:  # forward_over_reverse first: the reference
+      if method == 'full_hessian' and theta_P.size > cfg.max_hessian_params:
+        continue  # P^2 memory: the point is made at the smaller sizes
+      cost = probe(lambda theta, v, m=method: autodiff.hvp(loss, theta, v, m), theta_P, v_P)
+      value = cost.output
+      reference = value if reference is None else reference
+      rows.append({'width': width, 'params': int(theta_P.size), 'method': method,
+                   'flops': cost.flops, 'time_s': cost.time_s, 'temp_bytes': cost.temp_bytes,
+                   'per_gradient_time': cost.time_s / grad_cost.time_s,
+                   'per_gradient_flops': cost.flops / grad_cost.flops,
+                   'max_rel_diff': float(jnp.max(jnp.abs(value - reference))
+                                         / jnp.max(jnp.abs(reference)))})
+  return {'inputs': cfg.inputs, 'batch': cfg.batch, 'rows': rows}
+
+
+def write(results, workdir) -> tuple[str, dict]:
+  rows = results['rows']
+  series = {}
+  for method in autodiff.HVP_METHODS:
+    mine = [r for r in rows if r['method'] == method]
+    series[method] = ([r['params'] for r in mine], [r['time_s'] * 1e3 for r in mine])
+  report.plot_curves(workdir / 'hvp.png', series, 'parameters P', 'time (ms)', logx=True,
+                     logy=True, title='Hessian-vector product cost')
+  table = report.markdown_table(
+      ['P', 'method', 'time ms', 'x gradient time', 'FLOPs', 'x gradient FLOPs', 'temp MiB',
+       'max rel. diff to fwd-over-rev'],
+      [[r['params'], r['method'], r['time_s'] * 1e3, r['per_gradient_time'], r['flops'],
+        r['per_gradient_flops'], r['temp_bytes'] / 2**20, r['max_rel_diff']] for r in rows])
+  largest = max(r['params'] for r in rows)
+  at_largest = {r['method']: r for r in rows if r['params'] == largest}
+  full = [r for r in rows if r['method'] == 'full_hessian']
+  full_largest = max(full, key=lambda r: r['params']) if full else None
+  fastest = min(at_largest.values(), key=lambda r: r['time_s'])
+  headline = {f'{m}_per_gradient_time_P{largest}': r['per_gradient_time']
+              for m, r in at_largest.items()}
+  headline['max_rel_diff'] = max(r['max_rel_diff'] for r in rows)
+  full_text = ''
+  if full_largest:
+    same = next(r for r in rows if r['params'] == full_largest['params']
+                and r['method'] == 'forward_over_reverse')
+    headline['full_hessian_over_hvp_time'] = full_largest['time_s'] / same['time_s']
+    full_text = (f" Forming the full Hessian at P={full_largest['params']} took "
+                 f"{headline['full_hessian_over_hvp_time']:.0f}x the time of one "
+                 f"forward-over-reverse product and {full_largest['temp_bytes'] / 2**20:.1f} MiB "
+                 'of scratch: the cost grows with P^2, the products with P.')
+  text = f"""A tanh MLP ({results['inputs']} inputs, two hidden layers of the given width, one
+output) with mean squared error on a batch of {results['batch']}; H v by each method, its cost
+in units of one gradient, and its agreement with forward-over-reverse.
+
+{table}
+
+![time against parameters](hvp.png)
+
+**Conclusion.** All compositions agree to {headline['max_rel_diff']:.1e} relative. At P={largest}
+the fastest is {fastest['method']}, at {fastest['per_gradient_time']:.2f}x a gradient; per
+gradient, forward-over-reverse costs {at_largest['forward_over_reverse']['per_gradient_time']:.2f}x,
+reverse-over-reverse {at_largest['reverse_over_reverse']['per_gradient_time']:.2f}x and
+reverse-over-forward {at_largest['reverse_over_forward']['per_gradient_time']:.2f}x: a Hessian-vector
+product costs a small constant number of gradients, whatever P is.{full_text}
+"""
+  return text, headline
