@@ -25,7 +25,8 @@ HVP_METHODS = ('forward_over_reverse', 'reverse_over_reverse', 'reverse_over_for
 def _basis_steps(x_N: jax.Array, h) -> jax.Array:
   """The n probes a finite-difference Jacobian needs: h e_i as row i, each rounded to the step
   x_i + h - x_i that floating point actually takes, so the quotient divides by the true step.
-  (A step below x's rounding unit vanishes; it is kept as h, and the estimate is then 0.)"""
+  A step below x's rounding unit vanishes; it is kept as h rather than divided by, and the
+  estimate is then rounding noise over h (round-off error in its purest form)."""
   steps_NxN = h * jnp.eye(x_N.shape[0], dtype=x_N.dtype)
   taken_NxN = (x_N + steps_NxN) - x_N
   return jnp.where(taken_NxN == 0, steps_NxN, taken_NxN)
