@@ -81,6 +81,7 @@ def test_crossover_interpolates_in_log_n():
   # log-ratio -1 at n=4 and +1 at n=16: the crossing is halfway in log n, at n=8.
   assert jacobian_cost._crossing([4, 16], np.array([-1.0, 1.0])) == pytest.approx(8.0)
   assert jacobian_cost._crossing([4, 16], np.array([-1.0, -0.5])) is None
+  assert jacobian_cost._crossing([4, 16], np.array([-1.0, 0.0])) == pytest.approx(16.0)
 
 
 def test_segment_size_is_the_smallest_divisor_at_least_sqrt_depth():

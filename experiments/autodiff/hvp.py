@@ -86,6 +86,10 @@ def write(results, workdir) -> tuple[str, dict]:
                  f"{headline['full_hessian_over_hvp_time']:.0f}x the time of one "
                  f"forward-over-reverse product and {full_largest['temp_bytes'] / 2**20:.1f} MiB "
                  'of scratch: the cost grows with P^2, the products with P.')
+  lighter = (at_largest['forward_over_reverse']['temp_bytes']
+             < at_largest['reverse_over_reverse']['temp_bytes'])
+  memory_verdict = (': that, more than speed, is the case for forward-over-reverse' if lighter
+                    else ', yet here it did not need more')
   text = f"""A tanh MLP ({results['inputs']} inputs, two hidden layers of the given width, one
 output) with mean squared error on a batch of {results['batch']}; H v by each method, its cost
 in units of one gradient, and its agreement with forward-over-reverse.
@@ -99,6 +103,9 @@ the fastest is {fastest['method']}, at {fastest['per_gradient_time']:.2f}x a gra
 gradient, forward-over-reverse costs {at_largest['forward_over_reverse']['per_gradient_time']:.2f}x,
 reverse-over-reverse {at_largest['reverse_over_reverse']['per_gradient_time']:.2f}x and
 reverse-over-forward {at_largest['reverse_over_forward']['per_gradient_time']:.2f}x: a Hessian-vector
-product costs a small constant number of gradients, whatever P is.{full_text}
+product costs a small constant number of gradients, whatever P is. In scratch memory
+forward-over-reverse needs {at_largest['forward_over_reverse']['temp_bytes'] / 2**20:.2f} MiB against
+{at_largest['reverse_over_reverse']['temp_bytes'] / 2**20:.2f} MiB for reverse-over-reverse, which
+stores its backward pass{memory_verdict}.{full_text}
 """
   return text, headline

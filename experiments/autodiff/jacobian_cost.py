@@ -43,8 +43,7 @@ def measure(cfg, probe, key: jax.Array) -> dict:
       cells.append({'n': n, 'm': m, **{f'{mode}_{k}': getattr(c, k) for mode, c in costs.items()
                                        for k in ('time_s', 'flops')}})
   return {'hidden': cfg.hidden, 'sizes': list(cfg.sizes), 'corner': list(cfg.corner),
-          'cells': cells,
-          'crossover': crossovers(cells, list(cfg.sizes))}
+          'cells': cells}
 
 
 def _ratio_grid(cells, sizes, kind: str) -> np.ndarray:
@@ -60,19 +59,22 @@ def _crossing(ns: list[int], log_ratios: np.ndarray) -> float | None:
   """The n where log(t_fwd / t_rev) first rises through 0, interpolated in log n."""
   for i in range(len(ns) - 1):
     a, b = log_ratios[i], log_ratios[i + 1]
-    if a <= 0 < b:
+    if a <= 0 <= b and a < b:
       frac = -a / (b - a)
       return 2 ** (math.log2(ns[i]) + frac * (math.log2(ns[i + 1]) - math.log2(ns[i])))
   return None
 
 
 def crossovers(cells, sizes) -> list[dict]:
-  """For each m, the n at which forward mode stops being the cheaper one (theory: n = m)."""
+  """For each m, the n at which forward mode stops being the cheaper one (theory: n = m);
+  where it never is, or always is, inside the grid, `n_cross` is None and `side` says which."""
   rows = []
   for kind in ('time_s', 'flops'):
     grid = _ratio_grid(cells, sizes, kind)
     for j, m in enumerate(sizes):
-      rows.append({'kind': kind, 'm': m, 'n_cross': _crossing(sizes, grid[:, j])})
+      column = grid[:, j]
+      side = 'below' if column[0] > 0 else 'above' if (column <= 0).all() else None
+      rows.append({'kind': kind, 'm': m, 'n_cross': _crossing(sizes, column), 'side': side})
   return rows
 
 
@@ -118,12 +120,18 @@ def write(results, workdir) -> tuple[str, dict]:
   corner_rows = [[c['n'], c['m'], c['eval_time_s'] * 1e6, c['forward_time_s'] * 1e6,
                   c['reverse_time_s'] * 1e6, c['forward_flops'], c['reverse_flops']]
                  for c in (few, many)]
-  cross = {(r['kind'], r['m']): r['n_cross'] for r in results['crossover']}
-  def shown(n_cross):
-    return 'beyond the grid' if n_cross is None else n_cross
+  crossover = crossovers(results['cells'], sizes)
+  headline['crossover'] = crossover
+  cross = {(r['kind'], r['m']): r for r in crossover}
+
+  def shown(row):
+    if row['n_cross'] is not None:
+      return row['n_cross']
+    return {'below': f'< {sizes[0]}', 'above': f'> {sizes[-1]}'}.get(row['side'], 'none')
 
   cross_rows = [[m, shown(cross[('time_s', m)]), shown(cross[('flops', m)]), m] for m in sizes]
-  time_cross = [cross[('time_s', m)] / m for m in sizes if cross[('time_s', m)]]
+  time_cross = [cross[('time_s', m)]['n_cross'] / m for m in sizes
+                if cross[('time_s', m)]['n_cross']]
   where = (f'the measured time crossover sits at n/m between {min(time_cross):.2g} and '
            f'{max(time_cross):.2g}' if time_cross else 'no crossover fell inside the grid')
   text = f"""Hidden width {results['hidden']}; n and m over {sizes}. Cells: forward / reverse,
