@@ -13,6 +13,8 @@ from research.data import load_dataset
 from research.errors import UserError
 from research.models import MODELS
 from research.models.cnn import POOLS
+from research.models.mlp import SKIPS
+from research.models.resnet import BLOCKS, blocks_per_stage
 from research.nn.activations import ACTIVATIONS
 from research.nn.initializers import INITIALIZERS
 from research.nn.normalization import NORMS
@@ -35,12 +37,15 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval_every = 500
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
+  c.diagnostics_every = 0     # per-layer gradient and activation statistics (0 = never)
+  c.diagnostics_batch = 256   # on this many fixed training examples
   c.backend = 'shard_map'     # or 'pmap'
   c.num_devices = 0           # 0 = all local devices
   c.mlp = dict(depth=2, width=256, activation='relu', weight_init='he', norm='none',
-               residual=False, dropout=0.0)
+               skip='none', dropout=0.0)
   c.cnn = dict(channels=(32, 64), kernel_size=3, dense=(256,), activation='relu',
                weight_init='he', norm='none', pool='max', dropout=0.0)
+  c.resnet = dict(depth=20, block='residual', activation='relu', weight_init='he', norm='batch')
   c.optim = dict(name='adam', learning_rate=1e-3, momentum=0.9, b1=0.9, b2=0.999,
                  weight_decay=0.0, grad_clip=0.0, schedule='constant', warmup_steps=0,
                  boundaries=(), decay_factor=0.1, freeze=())
@@ -80,13 +85,19 @@ def validate(c: ml_collections.ConfigDict) -> None:
               'checkpoint_every', 'keep_checkpoints'):
     _at_least(key, c[key], 1)
   _at_least('num_devices', c.num_devices, 0)
+  _at_least('diagnostics_every', c.diagnostics_every, 0)
+  _at_least('diagnostics_batch', c.diagnostics_batch, 1)
   _at_least('seed', c.seed, 0)
-  for group in ('mlp', 'cnn'):
+  for group in ('mlp', 'cnn', 'resnet'):
     g = c[group]
     _choice(f'{group}.activation', g.activation, ACTIVATIONS)
     _choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
     _choice(f'{group}.norm', g.norm, NORMS)
-    _rate(f'{group}.dropout', g.dropout)
+  for group in ('mlp', 'cnn'):
+    _rate(f'{group}.dropout', c[group].dropout)
+  _choice('mlp.skip', c.mlp.skip, SKIPS)
+  _choice('resnet.block', c.resnet.block, BLOCKS)
+  blocks_per_stage(c.resnet.depth)
   _at_least('mlp.depth', c.mlp.depth, 1)
   _at_least('mlp.width', c.mlp.width, 1)
   _choice('cnn.pool', c.cnn.pool, POOLS)

@@ -47,7 +47,7 @@ def _bad_inputs(tmp_path, finished_run):
       'unknown nested key': (['run', 'train', 'mlp.dept=3'], "unknown key 'mlp.dept'"),
       'wrong type': (['run', 'train', 'steps=abc'], "steps='abc' has the wrong type"),
       'float for int': (['run', 'train', 'steps=1.5'], 'steps=1.5 has the wrong type'),
-      'int for bool': (['run', 'train', 'mlp.residual=1'], 'mlp.residual=1 has the wrong type'),
+      'int for bool': (['run', 'train', 'mlp.depth=True'], 'mlp.depth=True has the wrong type'),
       'dropout 1.5': (['run', 'train', 'mlp.dropout=1.5'], 'mlp.dropout=1.5 is out of range'),
       'negative lr': (['run', 'train', 'optim.learning_rate=-0.1'], 'optim.learning_rate=-0.1'),
       'zero steps': (['run', 'train', 'steps=0'], 'steps=0 is out of range'),

@@ -19,7 +19,7 @@ from research.train import loop, parallel
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'one_step.json'
 MODELS = {
     'mlp': dict(model='mlp', mlp=dict(depth=2, width=64, dropout=0.2, norm='batch')),
-    'mlp_residual_tanh': dict(model='mlp', mlp=dict(depth=3, width=32, residual=True,
+    'mlp_residual_tanh': dict(model='mlp', mlp=dict(depth=3, width=32, skip='residual',
                                                      activation='tanh', weight_init='glorot')),
     'cnn': dict(model='cnn', cnn=dict(channels=(8, 16), dense=(32,), dropout=0.2,
                                       norm='batch')),

@@ -6,7 +6,7 @@ import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
 from research.errors import UserError
-from research.models import build_model
+from research.models import build_model, resnet
 from research.nn import activations, initializers
 from research.nn.dropout import Dropout
 from research.train.state import count_params
@@ -17,12 +17,13 @@ def _init(model, shape=(8, 8, 1)):
 
 
 @pytest.mark.parametrize('norm', ['none', 'batch', 'layer'])
-@pytest.mark.parametrize('residual', [False, True])
-def test_mlp_shapes_and_counts(norm, residual):
-  model = build_model('mlp', dict(depth=3, width=16, norm=norm, residual=residual), 10)
+@pytest.mark.parametrize('skip', ['none', 'residual', 'highway'])
+def test_mlp_shapes_and_counts(norm, skip):
+  model = build_model('mlp', dict(depth=3, width=16, norm=norm, skip=skip), 10)
   variables = _init(model)
   assert model.apply(variables, jnp.ones((5, 8, 8, 1)), train=False).shape == (5, 10)
   dense = (64 * 16 + 16) + 2 * (16 * 16 + 16) + (16 * 10 + 10)
+  dense += 2 * (16 * 16 + 16) if skip == 'highway' else 0  # a gate per layer after the first
   norm_params = {'none': 0, 'batch': 3 * 32, 'layer': 3 * 32}[norm]
   assert count_params(variables['params']) == dense + norm_params
   assert ('batch_stats' in variables) == (norm == 'batch')
@@ -30,7 +31,7 @@ def test_mlp_shapes_and_counts(norm, residual):
 
 def test_residual_adds_the_input():
   plain = build_model('mlp', dict(depth=2, width=8, activation='linear'), 3)
-  residual = build_model('mlp', dict(depth=2, width=8, activation='linear', residual=True), 3)
+  residual = build_model('mlp', dict(depth=2, width=8, activation='linear', skip='residual'), 3)
   variables = _init(plain)
   x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
   p = variables['params']
@@ -40,6 +41,63 @@ def test_residual_adds_the_input():
   np.testing.assert_allclose(plain.apply(variables, x, train=False), out(h1), rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(residual.apply(variables, x, train=False), out(h0 + h1), rtol=1e-4,
                              atol=1e-5)
+
+
+def test_highway_gates_between_transform_and_carry():
+  model = build_model('mlp', dict(depth=2, width=8, activation='linear', skip='highway'), 3)
+  variables = _init(model)
+  x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
+  p = variables['params']
+  h0 = x.reshape(4, -1) @ p['hidden_0']['kernel'] + p['hidden_0']['bias']
+  f1 = h0 @ p['hidden_1']['kernel'] + p['hidden_1']['bias']
+  gate = jax.nn.sigmoid(h0 @ p['gate_1']['kernel'] + p['gate_1']['bias'])
+  np.testing.assert_allclose(p['gate_1']['bias'], -2.0)  # starts mostly carrying
+  expected = (gate * f1 + (1 - gate) * h0) @ p['output']['kernel'] + p['output']['bias']
+  np.testing.assert_allclose(model.apply(variables, x, train=False), expected, rtol=1e-4,
+                             atol=1e-5)
+
+
+def test_mlp_sows_every_hidden_activation():
+  model = build_model('mlp', dict(depth=3, width=8, activation='sigmoid'), 3)
+  variables = _init(model)
+  _, sown = model.apply({'params': variables['params']}, jnp.ones((5, 8, 8, 1)), train=False,
+                        mutable=['activations'])
+  assert sorted(sown['activations']) == ['hidden_0_act', 'hidden_1_act', 'hidden_2_act']
+  (h2,) = sown['activations']['hidden_2_act']
+  assert h2.shape == (5, 8) and float(h2.min()) > 0  # sigmoid outputs
+
+
+@pytest.mark.parametrize('depth,params', [(20, 0.27e6), (56, 0.85e6), (110, 1.7e6)])
+def test_cifar_resnet_parameter_counts_match_the_paper(depth, params):
+  """He et al. (2015), Table 6: 0.27M, 0.85M, 1.7M; the plain twin has the same layers."""
+  for block in ('residual', 'plain'):
+    model = build_model('resnet', dict(depth=depth, block=block), 10)
+    shapes = jax.eval_shape(lambda m=model: _init(m, (32, 32, 3)))
+    assert count_params(shapes['params']) == pytest.approx(params, rel=0.02)
+
+
+def test_option_a_shortcut_subsamples_and_zero_pads():
+  x = jnp.arange(2 * 4 * 4 * 16, dtype=jnp.float32).reshape(2, 4, 4, 16)
+  y = resnet.option_a_shortcut(x, 32, 2)
+  assert y.shape == (2, 2, 2, 32)
+  np.testing.assert_array_equal(y[..., 8:24], x[:, ::2, ::2, :])
+  assert float(jnp.abs(y[..., :8]).max()) == 0 and float(jnp.abs(y[..., 24:]).max()) == 0
+
+
+@pytest.mark.parametrize('block', ['residual', 'plain', 'highway'])
+def test_resnet_runs_and_updates_batch_stats(block):
+  model = build_model('resnet', dict(depth=8, block=block), 10)
+  variables = _init(model, (8, 8, 3))
+  logits, updates = model.apply(variables, jnp.ones((4, 8, 8, 3)), train=True,
+                                mutable=['batch_stats'])
+  assert logits.shape == (4, 10)
+  assert jax.tree.structure(updates['batch_stats']) == jax.tree.structure(
+      variables['batch_stats'])
+
+
+def test_resnet_depth_must_be_6n_plus_2():
+  with pytest.raises(UserError, match='6n\\+2'):
+    resnet.blocks_per_stage(21)
 
 
 @pytest.mark.parametrize('pool', ['max', 'avg', 'none'])

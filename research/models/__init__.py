@@ -1,11 +1,12 @@
-"""Models by name, built from the matching config group (`mlp.*`, `cnn.*`)."""
+"""Models by name, built from the matching config group (`mlp.*`, `cnn.*`, `resnet.*`)."""
 import flax.linen as nn
 
 from research.errors import UserError
 from research.models.cnn import CNN
 from research.models.mlp import MLP
+from research.models.resnet import CifarResNet
 
-MODELS = {'mlp': MLP, 'cnn': CNN}
+MODELS = {'mlp': MLP, 'cnn': CNN, 'resnet': CifarResNet}
 
 
 def build_model(name: str, options: dict, num_classes: int,

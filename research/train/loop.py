@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import tqdm
 
-from research import losses, metrics, optim
+from research import diagnostics, losses, metrics, optim, rng
 from research.data import augment, pipeline
 from research.data.dataset import Dataset
 from research.errors import NonFiniteError, UserError
@@ -55,6 +55,24 @@ def build_backend(config, dataset: Dataset, devices: tuple):
                                   step_lib.make_train_step(model, tx, step_cfg),
                                   step_lib.make_eval_step(model, eval_cfg), AXIS)
   return backend, host_state
+
+
+def make_diagnostics_probe(config, dataset: Dataset):
+  """(host_state, step) -> {statistic/layer: float} on the first `diagnostics_batch` training
+  examples, a fixed probe so that the statistics are comparable from step to step."""
+  model = build_model(config.model, config[config.model].to_dict(), dataset.num_classes)
+  loss_cfg = losses.LossConfig(**_tuples(config.loss.to_dict()))
+  fn = jax.jit(diagnostics.make_diagnostics(model, config[config.model].activation, loss_cfg))
+  count = min(config.diagnostics_batch, len(dataset.train_labels))
+  images = pipeline.normalize(dataset.train_images[:count], dataset.mean, dataset.std)
+  labels = dataset.train_labels[:count]
+
+  def probe(host_state, step: int) -> dict:
+    values = fn(host_state.params, host_state.batch_stats, images, labels,
+                rng.stream_key(config.seed, 'diagnostics', step))
+    return {k: float(v) for k, v in jax.device_get(values).items()}
+
+  return probe
 
 
 def _tuples(d: dict) -> dict:
@@ -111,6 +129,9 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   num_train, num_test = len(dataset.train_labels), len(dataset.test_labels)
   per_epoch = pipeline.steps_per_epoch(num_train, config.batch_size)
   log = MetricsLog(workdir, start)
+  probe = make_diagnostics_probe(config, dataset) if config.diagnostics_every else None
+  if probe and start == 0:
+    log.write(0, 'diagnostics', probe(backend.get(state), 0))
   pending, perm, perm_epoch = [], None, None
   began = time.perf_counter()
   try:
@@ -137,6 +158,8 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       if done % config.eval_every == 0 and not is_last:
         log.write(done, 'test', evaluate(backend, state, test_data, num_test,
                                          config.eval_batch_size))
+      if probe and done % config.diagnostics_every == 0:
+        log.write(done, 'diagnostics', probe(backend.get(state), done))
       if is_ckpt:
         log.flush()
         ckpt.save(done, backend.get(state), config_dict, manifest)
