@@ -1,4 +1,4 @@
 """Experiments, one module each: config, presets, run, report. The registry the CLI reads."""
-from experiments import autodiff, train
+from experiments import autodiff, train, vanishing_gradients
 
-EXPERIMENTS = {'train': train, 'autodiff': autodiff}
+EXPERIMENTS = {'train': train, 'autodiff': autodiff, 'vanishing_gradients': vanishing_gradients}

@@ -40,8 +40,9 @@ def coerce(key: str, current, value):
   elif isinstance(current, str):
     ok = isinstance(value, str)
   elif isinstance(current, (tuple, list)):
-    if isinstance(value, str):  # bare words: sections=jacobian,swell
-      value = tuple(word.strip() for word in value.split(',') if word.strip())
+    if isinstance(value, str):  # bare words: sections=jacobian,swell or skips=(none,residual)
+      words = value.strip().strip('()[]').split(',')
+      value = tuple(w.strip().strip('\'"') for w in words if w.strip().strip('\'"'))
     ok = isinstance(value, (tuple, list))
     value = tuple(value) if ok else value
   if not ok:

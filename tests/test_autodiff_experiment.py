@@ -75,6 +75,10 @@ def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):
 def test_sections_take_comma_separated_words():
   _, config = cli.build_config('autodiff', True, ['sections=jacobian,swell'])
   assert config.sections == ('jacobian', 'swell')
+  _, config = cli.build_config('autodiff', True, ['sections=(jacobian, "swell")'])
+  assert config.sections == ('jacobian', 'swell')
+  _, config = cli.build_config('autodiff', True, ['sections=hvp'])
+  assert config.sections == ('hvp',)
 
 
 def test_crossover_interpolates_in_log_n():

@@ -1,0 +1,184 @@
+"""vanishing_gradients: how gradients shrink with depth, and what residual connections change.
+
+Question: where do gradients vanish, and do skip connections (H(x) = F(x) + x) and
+normalisation let deep networks learn? Four sections, each with a table, a plot and a
+conclusion in report.md: gradient norm profiles at initialisation; training deep plain,
+residual and highway MLPs; BatchNorm and LayerNorm as the other remedy; and the ResNet paper's
+plain-20/56 against ResNet-20/56 on CIFAR-10.
+
+Training runs are `train` runs in WORKDIR/runs/NAME, each resumable; finished sections are kept
+under sections/, so an interrupted experiment resumes where it stopped.
+"""
+import functools
+import json
+import pathlib
+import time
+import types
+
+import jax
+import ml_collections
+
+from experiments import rundir
+from experiments.vanishing_gradients import (depth_training, init_profiles, normalisation,
+                                             resnet_cifar)
+from research.data import NAMES as DATASETS
+from research.data import load_dataset
+from research.errors import UserError
+from research.models.mlp import SKIPS
+from research.models.resnet import BLOCKS, blocks_per_stage
+from research.nn.activations import ACTIVATIONS
+from research.nn.initializers import INITIALIZERS
+from research.nn.normalization import NORMS
+
+DESCRIPTION = 'vanishing gradients with and without residual connections, from init to ResNet'
+SECTIONS = {'init_profiles': init_profiles, 'depth_training': depth_training,
+            'normalisation': normalisation, 'resnet_cifar': resnet_cifar}
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The full preset: Fashion-MNIST for the MLPs, CIFAR-10 with the paper's recipe (a GPU run)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.sections = tuple(SECTIONS)
+  c.data = 'fashion_mnist'
+  c.data_dir = ''
+  c.download = True
+  c.backend = 'shard_map'
+  c.num_devices = 0
+  c.init_profiles = dict(depths=(4, 8, 16, 32, 64), activations=('sigmoid', 'tanh', 'relu'),
+                         inits=('glorot', 'he'), skips=SKIPS, width=128, batch=256)
+  c.depth_training = dict(depths=(8, 16, 32, 64), skips=SKIPS, activation='sigmoid',
+                          weight_init='glorot', width=128, steps=3000, batch_size=128,
+                          learning_rate=1e-3, diagnostics_every=100, log_every=50)
+  c.normalisation = dict(depths=(16, 32, 64), skips=('none', 'residual'),
+                         norms=('batch', 'layer'))
+  c.resnet_cifar = dict(data='cifar10', depths=(20, 56), blocks=('plain', 'residual'),
+                        steps=64000, batch_size=128, learning_rate=0.1,
+                        boundaries=(32000, 48000), weight_decay=1e-4, flip=True, translate=4,
+                        log_every=100, eval_every=4000, checkpoint_every=4000)
+  return c.lock()
+
+
+def quick(c: ml_collections.ConfigDict) -> None:
+  """Under 3 minutes on a 2-core CPU: digits for everything, fewer depths, short runs."""
+  c.data = 'digits'
+  c.init_profiles.depths = (32,)
+  c.init_profiles.skips = ('none', 'residual')
+  c.depth_training.depths = (8, 32)
+  c.depth_training.skips = ('none', 'residual')
+  c.depth_training.steps = 400
+  c.depth_training.diagnostics_every = 50
+  c.normalisation.depths = (32,)
+  c.normalisation.skips = ('none',)
+  c.resnet_cifar.data = 'digits'
+  c.resnet_cifar.depths = (8, 20)
+  c.resnet_cifar.steps = 150
+  c.resnet_cifar.boundaries = (75, 110)
+  c.resnet_cifar.flip = False  # digits are not mirror-symmetric
+  c.resnet_cifar.translate = 1
+  c.resnet_cifar.log_every, c.resnet_cifar.eval_every = 10, 150
+  c.resnet_cifar.checkpoint_every = 150
+
+
+def _subset(key: str, values, allowed) -> None:
+  if not values or any(v not in allowed for v in values):
+    raise UserError(f'{key}={values!r} is not allowed; choose from {", ".join(allowed)}')
+
+
+def _positive(key: str, values) -> None:
+  if not values or not all(type(v) is int and v >= 1 for v in values):
+    raise UserError(f'{key}={values!r} is not allowed; it takes positive integers')
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+  _subset('sections', c.sections, SECTIONS)
+  _subset('data', (c.data,), DATASETS)
+  _subset('resnet_cifar.data', (c.resnet_cifar.data,), DATASETS)
+  p, t, n, r = c.init_profiles, c.depth_training, c.normalisation, c.resnet_cifar
+  _positive('init_profiles.depths', p.depths)
+  _subset('init_profiles.activations', p.activations, ACTIVATIONS)
+  _subset('init_profiles.inits', p.inits, INITIALIZERS)
+  _subset('init_profiles.skips', p.skips, SKIPS)
+  _positive('depth_training.depths', t.depths)
+  _subset('depth_training.skips', t.skips, SKIPS)
+  _subset('depth_training.activation', (t.activation,), ACTIVATIONS)
+  _subset('depth_training.weight_init', (t.weight_init,), INITIALIZERS)
+  _positive('normalisation.depths', n.depths)
+  _subset('normalisation.skips', n.skips, SKIPS)
+  _subset('normalisation.norms', n.norms, NORMS)
+  _subset('resnet_cifar.blocks', r.blocks, BLOCKS)
+  _positive('resnet_cifar.depths', r.depths)
+  for depth in r.depths:
+    blocks_per_stage(depth)
+  for key, value in (('init_profiles.width', p.width), ('init_profiles.batch', p.batch),
+                     ('depth_training.width', t.width), ('depth_training.steps', t.steps),
+                     ('depth_training.batch_size', t.batch_size),
+                     ('resnet_cifar.steps', r.steps), ('resnet_cifar.batch_size', r.batch_size)):
+    _positive(key, (value,))
+  if t.diagnostics_every < 1:
+    raise UserError('depth_training.diagnostics_every must be at least 1')
+  for key, value in (('depth_training.learning_rate', t.learning_rate),
+                     ('resnet_cifar.learning_rate', r.learning_rate)):
+    if not value > 0:
+      raise UserError(f'{key}={value} is out of range: must be > 0')
+
+
+def _section_results(name: str, measure, workdir: pathlib.Path) -> dict:
+  saved = workdir / 'sections' / f'{name}.json'
+  if saved.exists():
+    print(f'  {name}: measured before, reusing {saved}', flush=True)
+    return json.loads(saved.read_text())
+  print(f'  {name}: measuring', flush=True)
+  start = time.perf_counter()
+  results = measure()
+  results['measured_s'] = time.perf_counter() - start
+  saved.parent.mkdir(exist_ok=True)
+  rundir.write_json(saved, results)
+  print(f'  {name}: done in {results["measured_s"]:.1f} s', flush=True)
+  return results
+
+
+def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
+  load = functools.cache(lambda name: load_dataset(name, config.data_dir, config.download))
+  context = types.SimpleNamespace(
+      workdir=workdir, manifest=manifest, config=config, load=load,
+      dataset=load(config.data) if {'init_profiles', 'depth_training', 'normalisation'} &
+      set(config.sections) else None,
+      common={'seed': config.seed, 'data': config.data, 'data_dir': config.data_dir,
+              'download': config.download, 'backend': config.backend,
+              'num_devices': config.num_devices})
+  key = jax.random.key(config.seed)
+  measures = {
+      'init_profiles': lambda: init_profiles.measure(config.init_profiles, context.dataset, key),
+      'depth_training': lambda: depth_training.measure(config.depth_training, context),
+      'normalisation': lambda: normalisation.measure(config.normalisation, context),
+      'resnet_cifar': lambda: resnet_cifar.measure(config.resnet_cifar, context)}
+  sections, headlines, texts = {}, {}, []
+  for number, name in enumerate(config.sections, 1):
+    sections[name] = _section_results(name, measures[name], workdir)
+    text, headlines[name] = SECTIONS[name].write(sections[name], workdir)
+    question = SECTIONS[name].__doc__.strip().split('\n', 1)[1].strip()
+    texts.append(f'## {number}. {SECTIONS[name].TITLE}\n\n{question}\n\n'
+                 f'### Measurement\n\n{text}')
+  (workdir / 'report.md').write_text(
+      '# vanishing_gradients: depth, skip connections and normalisation\n\n'
+      f'{__doc__.split(chr(10) + chr(10))[1]}\n\nMachine: {manifest["device_kind"]} '
+      f'({manifest["jax_backend"]}), JAX {manifest["packages"]["jax"]}; config in '
+      '`config.json`, versions in `manifest.json`, every figure in `results.json`, every '
+      'training run in `runs/`.\n\n' + '\n\n'.join(texts))
+  return {'headline': headlines, 'sections': sections}
+
+
+def summary(results: dict) -> str:
+  parts = []
+  init = results['headline'].get('init_profiles', {})
+  for skip in ('none', 'residual'):
+    value = init.get(f'first_over_last_depth32_sigmoid_glorot_{skip}')
+    if value is not None:
+      parts.append(f'depth-32 sigmoid first/last grad {skip} {value:.1e}')
+  training = results['headline'].get('depth_training', {})
+  for skip in ('none', 'residual'):
+    value = training.get(f'test_accuracy_{skip}_depth32')
+    if value is not None:
+      parts.append(f'depth-32 {skip} test accuracy {value:.3f}')
+  return ', '.join(parts) or 'done'
