@@ -24,7 +24,8 @@ def _describe(value) -> str:
     return 'true/false (True or False)'
   if isinstance(value, (tuple, list)):
     return 'a list or tuple, e.g. (1, 2)'
-  return {int: 'an integer', float: 'a number', str: 'a string'}.get(type(value), type(value).__name__)
+  names = {int: 'an integer', float: 'a number', str: 'a string'}
+  return names.get(type(value), type(value).__name__)
 
 
 def coerce(key: str, current, value):

@@ -8,8 +8,9 @@ One jittable function of (params, batch_stats, images, labels, key) returns flat
                 of its maximum (sigmoid a < 0.026 or a > 0.974; tanh |a| > 0.949): units there
                 pass back almost no gradient (Glorot and Bengio 2010)
   dead/L        for ReLU: the fraction of units that are zero for every example of the batch
-Layers are the modules holding kernels, from input to output (`layer_names`); activations are whatever the model sows
-into its 'activations' collection, named after their layer with an `_act` suffix.
+Layers are the modules holding kernels, from input to output (`layer_names`); activations are
+whatever the model sows into its 'activations' collection, named after their layer with an
+`_act` suffix.
 """
 import re
 

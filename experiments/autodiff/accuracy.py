@@ -186,7 +186,8 @@ evaluations for comparison:
 {central['error']:.1e} at h = {central['h']:.0e}, the best forward difference
 {headline['best_forward_difference_float64']:.1e}; outside the V's floor either truncation or
 cancellation takes over, and in float32 the floors rise to
-{headline['best_forward_difference_float32']:.1e} and {headline['best_central_difference_float32']:.1e}.
+{headline['best_forward_difference_float32']:.1e} and
+{headline['best_central_difference_float32']:.1e}.
 The complex step needs no compromise: {tiny_text}, with nothing to tune. SPSA's error falls
 like 1/sqrt(samples), so it is a tool for when evaluations are all one has and the dimension is
 large, not for accuracy. AD's error is {headline['best_reverse_mode_ad_float64']:.1e} in float64

@@ -102,9 +102,10 @@ in units of one gradient, and its agreement with forward-over-reverse.
 the fastest is {fastest['method']}, at {fastest['per_gradient_time']:.2f}x a gradient; per
 gradient, forward-over-reverse costs {at_largest['forward_over_reverse']['per_gradient_time']:.2f}x,
 reverse-over-reverse {at_largest['reverse_over_reverse']['per_gradient_time']:.2f}x and
-reverse-over-forward {at_largest['reverse_over_forward']['per_gradient_time']:.2f}x: a Hessian-vector
-product costs a small constant number of gradients, whatever P is. In scratch memory
-forward-over-reverse needs {at_largest['forward_over_reverse']['temp_bytes'] / 2**20:.2f} MiB against
+reverse-over-forward {at_largest['reverse_over_forward']['per_gradient_time']:.2f}x: a
+Hessian-vector product costs a small constant number of gradients, whatever P is. In scratch memory
+forward-over-reverse needs {at_largest['forward_over_reverse']['temp_bytes'] / 2**20:.2f} MiB
+against
 {at_largest['reverse_over_reverse']['temp_bytes'] / 2**20:.2f} MiB for reverse-over-reverse, which
 stores its backward pass{memory_verdict}.{full_text}
 """

@@ -2,9 +2,9 @@
 
 Every new shape drawn with `jax.random` compiles its own threefry program (about 0.3 s on a
 CPU; seconds for a Flax model's initialiser), which would dominate sections that build dozens
-of differently-shaped problems only to time their derivatives. NumPy draws them in
-microseconds, seeded from a JAX key so they stay a function of the run's seed. The shapes come from `jax.eval_shape` (free); the values from
-NumPy, seeded: LeCun-normal kernels (variance 1 / fan-in) and zero biases.
+of differently-shaped problems only to time their derivatives. So shapes come from
+`jax.eval_shape` (free) and values from NumPy, seeded from a JAX key so that they stay a
+function of the run's seed: LeCun-normal kernels (variance 1 / fan-in) and zero biases.
 """
 import functools
 

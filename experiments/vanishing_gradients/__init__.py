@@ -52,7 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
                           learning_rate=1e-3, diagnostics_every=100, log_every=50)
   c.normalisation = dict(depths=(16, 32, 64), skips=('none', 'residual'),
                          norms=('batch', 'layer'))
-  c.resnet_cifar = dict(data='cifar10', depths=(20, 56), blocks=('plain', 'residual'),
+  c.resnet_cifar = dict(data='cifar10', data_dir='', depths=(20, 56),
+                        blocks=('plain', 'residual'),
                         steps=64000, batch_size=128, learning_rate=0.1,
                         boundaries=(32000, 48000), weight_decay=1e-4, flip=True, translate=4,
                         log_every=100, eval_every=4000, checkpoint_every=4000)
@@ -139,11 +140,11 @@ def _section_results(name: str, measure, workdir: pathlib.Path) -> dict:
 
 
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
-  load = functools.cache(lambda name: load_dataset(name, config.data_dir, config.download))
+  load = functools.cache(lambda name, data_dir: load_dataset(name, data_dir, config.download))
+  needs_mlp_data = {'init_profiles', 'depth_training', 'normalisation'} & set(config.sections)
   context = types.SimpleNamespace(
       workdir=workdir, manifest=manifest, config=config, load=load,
-      dataset=load(config.data) if {'init_profiles', 'depth_training', 'normalisation'} &
-      set(config.sections) else None,
+      dataset=load(config.data, config.data_dir) if needs_mlp_data else None,
       common={'seed': config.seed, 'data': config.data, 'data_dir': config.data_dir,
               'download': config.download, 'backend': config.backend,
               'num_devices': config.num_devices})

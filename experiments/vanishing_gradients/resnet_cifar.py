@@ -15,7 +15,8 @@ PAPER_TEST_ERROR = {20: 0.0875, 32: 0.0751, 44: 0.0717, 56: 0.0697, 110: 0.0643}
 
 
 def settings(cfg, common, depth: int, block: str) -> dict:
-  return {**common, 'model': 'resnet', 'data': cfg.data, 'resnet.depth': depth,
+  return {**common, 'model': 'resnet', 'data': cfg.data, 'data_dir': cfg.data_dir,
+          'resnet.depth': depth,
           'resnet.block': block, 'steps': cfg.steps, 'batch_size': cfg.batch_size,
           'optim.name': 'momentum', 'optim.momentum': 0.9,
           'optim.learning_rate': cfg.learning_rate, 'optim.schedule': 'step',
@@ -26,7 +27,7 @@ def settings(cfg, common, depth: int, block: str) -> dict:
 
 
 def measure(cfg, context) -> dict:
-  dataset = context.load(cfg.data)
+  dataset = context.load(cfg.data, cfg.data_dir)
   rows = []
   for block in cfg.blocks:
     for depth in cfg.depths:
