@@ -9,14 +9,12 @@ Each finished section is saved under sections/ in the workdir, so an interrupted
 at the first section it had not finished.
 """
 import functools
-import json
 import pathlib
-import time
 
 import jax
 import ml_collections
 
-from experiments import rundir
+from experiments import sections
 from experiments.autodiff import (accuracy, cheap_gradient, hvp, jacobian_cost, manual_backprop,
                                   memory, swell)
 from research import cost
@@ -104,38 +102,17 @@ def validate(c: ml_collections.ConfigDict) -> None:
     raise UserError('manual_backprop.batch must be in [1, 1437], the digits training set')
 
 
-def _section_results(name: str, config, workdir: pathlib.Path) -> dict:
-  """Measured once: a finished section's figures are kept and reused on resume."""
-  saved = workdir / 'sections' / f'{name}.json'
-  if saved.exists():
-    print(f'  {name}: measured before, reusing {saved}', flush=True)
-    return json.loads(saved.read_text())
-  start = time.perf_counter()
-  probe = functools.partial(cost.probe, repeats=config.repeats, min_repeat_s=config.min_repeat_s)
-  key = jax.random.fold_in(jax.random.key(config.seed), list(SECTIONS).index(name))
-  results = SECTIONS[name].measure(config[name], probe, key)
-  results['measured_s'] = time.perf_counter() - start
-  saved.parent.mkdir(exist_ok=True)
-  rundir.write_json(saved, results)
-  print(f'  {name}: measured in {results["measured_s"]:.1f} s', flush=True)
-  return results
-
-
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
-  sections, headlines, texts = {}, {}, []
-  for number, name in enumerate(config.sections, 1):
-    sections[name] = _section_results(name, config, workdir)
-    text, headlines[name] = SECTIONS[name].write(sections[name], workdir)
-    question = SECTIONS[name].__doc__.strip().split('\n', 1)[1].strip()  # past the title line
-    texts.append(f'## {number}. {SECTIONS[name].TITLE}\n\n{question}\n\n'
-                 f'### Measurement\n\n{text}')
-  (workdir / 'report.md').write_text(
-      f'# autodiff: forward mode, reverse mode, and every other way to differentiate\n\n'
-      f'{__doc__.split(chr(10) + chr(10))[1]}\n\nMachine: {manifest["device_kind"]} '
-      f'({manifest["jax_backend"]}), JAX {manifest["packages"]["jax"]}; config in '
-      f'`config.json`, versions in `manifest.json`, every figure in `results.json`.\n\n'
-      + '\n\n'.join(texts))
-  return {'headline': headlines, 'sections': sections}
+  probe = functools.partial(cost.probe, repeats=config.repeats, min_repeat_s=config.min_repeat_s)
+
+  def measure(name):
+    key = jax.random.fold_in(jax.random.key(config.seed), list(SECTIONS).index(name))
+    return lambda: SECTIONS[name].measure(config[name], probe, key)
+
+  return sections.run_sections(
+      SECTIONS, config.sections, {name: measure(name) for name in config.sections}, workdir,
+      'autodiff: forward mode, reverse mode, and every other way to differentiate',
+      __doc__.split('\n\n')[1], manifest)
 
 
 def summary(results: dict) -> str:

@@ -10,15 +10,13 @@ Training runs are `train` runs in WORKDIR/runs/NAME, each resumable; finished se
 under sections/, so an interrupted experiment resumes where it stopped.
 """
 import functools
-import json
 import pathlib
-import time
 import types
 
 import jax
 import ml_collections
 
-from experiments import rundir
+from experiments import sections
 from experiments.vanishing_gradients import (depth_training, init_profiles, normalisation,
                                              resnet_cifar)
 from research.data import NAMES as DATASETS
@@ -124,21 +122,6 @@ def validate(c: ml_collections.ConfigDict) -> None:
       raise UserError(f'{key}={value} is out of range: must be > 0')
 
 
-def _section_results(name: str, measure, workdir: pathlib.Path) -> dict:
-  saved = workdir / 'sections' / f'{name}.json'
-  if saved.exists():
-    print(f'  {name}: measured before, reusing {saved}', flush=True)
-    return json.loads(saved.read_text())
-  print(f'  {name}: measuring', flush=True)
-  start = time.perf_counter()
-  results = measure()
-  results['measured_s'] = time.perf_counter() - start
-  saved.parent.mkdir(exist_ok=True)
-  rundir.write_json(saved, results)
-  print(f'  {name}: done in {results["measured_s"]:.1f} s', flush=True)
-  return results
-
-
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
   load = functools.cache(lambda name, data_dir: load_dataset(name, data_dir, config.download))
   needs_mlp_data = {'init_profiles', 'depth_training', 'normalisation'} & set(config.sections)
@@ -154,20 +137,10 @@ def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
       'depth_training': lambda: depth_training.measure(config.depth_training, context),
       'normalisation': lambda: normalisation.measure(config.normalisation, context),
       'resnet_cifar': lambda: resnet_cifar.measure(config.resnet_cifar, context)}
-  sections, headlines, texts = {}, {}, []
-  for number, name in enumerate(config.sections, 1):
-    sections[name] = _section_results(name, measures[name], workdir)
-    text, headlines[name] = SECTIONS[name].write(sections[name], workdir)
-    question = SECTIONS[name].__doc__.strip().split('\n', 1)[1].strip()
-    texts.append(f'## {number}. {SECTIONS[name].TITLE}\n\n{question}\n\n'
-                 f'### Measurement\n\n{text}')
-  (workdir / 'report.md').write_text(
-      '# vanishing_gradients: depth, skip connections and normalisation\n\n'
-      f'{__doc__.split(chr(10) + chr(10))[1]}\n\nMachine: {manifest["device_kind"]} '
-      f'({manifest["jax_backend"]}), JAX {manifest["packages"]["jax"]}; config in '
-      '`config.json`, versions in `manifest.json`, every figure in `results.json`, every '
-      'training run in `runs/`.\n\n' + '\n\n'.join(texts))
-  return {'headline': headlines, 'sections': sections}
+  return sections.run_sections(
+      SECTIONS, config.sections, measures, workdir,
+      'vanishing_gradients: depth, skip connections and normalisation',
+      __doc__.split('\n\n')[1] + ' Every training run is in `runs/`.', manifest)
 
 
 def summary(results: dict) -> str:

@@ -1,0 +1,45 @@
+"""Experiments made of sections: each measured once, cached, and written into one report.
+
+A section module has TITLE, a docstring whose first line names it and whose rest states its
+question, and `write(results, workdir) -> (markdown, headline figures)`. Its measurement is
+saved as WORKDIR/sections/NAME.json when it finishes, so a rerun of an interrupted experiment
+reuses every finished section and resumes at the first unfinished one.
+"""
+import json
+import pathlib
+import time
+from typing import Callable
+
+from experiments import rundir
+
+
+def measured(name: str, measure: Callable[[], dict], workdir: pathlib.Path) -> dict:
+  saved = workdir / 'sections' / f'{name}.json'
+  if saved.exists():
+    print(f'  {name}: measured before, reusing {saved}', flush=True)
+    return json.loads(saved.read_text())
+  print(f'  {name}: measuring', flush=True)
+  start = time.perf_counter()
+  results = measure()
+  results['measured_s'] = time.perf_counter() - start
+  saved.parent.mkdir(exist_ok=True)
+  rundir.write_json(saved, results)
+  print(f'  {name}: measured in {results["measured_s"]:.1f} s', flush=True)
+  return results
+
+
+def run_sections(modules: dict, names, measures: dict[str, Callable[[], dict]],
+                 workdir: pathlib.Path, title: str, intro: str, manifest: dict) -> dict:
+  """Measures (or reuses) each named section, writes report.md, returns results.json's body."""
+  sections, headlines, texts = {}, {}, []
+  for number, name in enumerate(names, 1):
+    module = modules[name]
+    sections[name] = measured(name, measures[name], workdir)
+    text, headlines[name] = module.write(sections[name], workdir)
+    question = module.__doc__.strip().split('\n', 1)[1].strip()  # past the title line
+    texts.append(f'## {number}. {module.TITLE}\n\n{question}\n\n### Measurement\n\n{text}')
+  (workdir / 'report.md').write_text(
+      f'# {title}\n\n{intro}\n\nMachine: {manifest["device_kind"]} ({manifest["jax_backend"]}), '
+      f'JAX {manifest["packages"]["jax"]}; config in `config.json`, versions in '
+      '`manifest.json`, every figure in `results.json`.\n\n' + '\n\n'.join(texts))
+  return {'headline': headlines, 'sections': sections}
