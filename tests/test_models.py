@@ -29,18 +29,23 @@ def test_mlp_shapes_and_counts(norm, skip):
   assert ('batch_stats' in variables) == (norm == 'batch')
 
 
+def _dense(p, name, h):
+  """Layer `name` of an MLP's params applied to h, by hand."""
+  return h @ p[name]['kernel'] + p[name]['bias']
+
+
 def test_residual_adds_the_input():
   plain = build_model('mlp', dict(depth=2, width=8, activation='linear'), 3)
   residual = build_model('mlp', dict(depth=2, width=8, activation='linear', skip='residual'), 3)
   variables = _init(plain)
   x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
   p = variables['params']
-  h0 = x.reshape(4, -1) @ p['hidden_0']['kernel'] + p['hidden_0']['bias']
-  h1 = h0 @ p['hidden_1']['kernel'] + p['hidden_1']['bias']
-  out = lambda h: h @ p['output']['kernel'] + p['output']['bias']
-  np.testing.assert_allclose(plain.apply(variables, x, train=False), out(h1), rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(residual.apply(variables, x, train=False), out(h0 + h1), rtol=1e-4,
-                             atol=1e-5)
+  h0 = _dense(p, 'hidden_0', x.reshape(4, -1))
+  h1 = _dense(p, 'hidden_1', h0)
+  np.testing.assert_allclose(plain.apply(variables, x, train=False), _dense(p, 'output', h1),
+                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(residual.apply(variables, x, train=False),
+                             _dense(p, 'output', h0 + h1), rtol=1e-4, atol=1e-5)
 
 
 def test_highway_gates_between_transform_and_carry():
@@ -48,11 +53,11 @@ def test_highway_gates_between_transform_and_carry():
   variables = _init(model)
   x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
   p = variables['params']
-  h0 = x.reshape(4, -1) @ p['hidden_0']['kernel'] + p['hidden_0']['bias']
-  f1 = h0 @ p['hidden_1']['kernel'] + p['hidden_1']['bias']
-  gate = jax.nn.sigmoid(h0 @ p['gate_1']['kernel'] + p['gate_1']['bias'])
+  h0 = _dense(p, 'hidden_0', x.reshape(4, -1))
+  f1 = _dense(p, 'hidden_1', h0)
+  gate = jax.nn.sigmoid(_dense(p, 'gate_1', h0))
   np.testing.assert_allclose(p['gate_1']['bias'], -2.0)  # starts mostly carrying
-  expected = (gate * f1 + (1 - gate) * h0) @ p['output']['kernel'] + p['output']['bias']
+  expected = _dense(p, 'output', gate * f1 + (1 - gate) * h0)
   np.testing.assert_allclose(model.apply(variables, x, train=False), expected, rtol=1e-4,
                              atol=1e-5)
 
