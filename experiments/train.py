@@ -12,6 +12,7 @@ from research.data import NAMES as DATASETS
 from research.data import load_dataset
 from research.errors import UserError
 from research.models import MODELS
+from research.models import cnn, lstm, mlp
 from research.models.cnn import POOLS
 from research.models.mlp import SKIPS
 from research.models.resnet import BLOCKS, blocks_per_stage
@@ -42,10 +43,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.backend = 'shard_map'     # or 'pmap'
   c.num_devices = 0           # 0 = all local devices
   c.mlp = dict(depth=2, width=256, activation='relu', weight_init='he', norm='none',
-               skip='none', dropout=0.0)
+               skip='none', dropout=0.0, dropout_kind='standard')
   c.cnn = dict(channels=(32, 64), kernel_size=3, dense=(256,), activation='relu',
-               weight_init='he', norm='none', pool='max', dropout=0.0)
-  c.resnet = dict(depth=20, block='residual', activation='relu', weight_init='he', norm='batch')
+               weight_init='he', norm='none', pool='max', dropout=0.0, conv_dropout=0.0,
+               conv_dropout_kind='standard', dropblock_size=3)
+  c.resnet = dict(depth=20, block='residual', activation='relu', weight_init='he', norm='batch',
+                  stochastic_depth=0.0)
+  c.lstm = dict(hidden=128, layers=1, dropout=0.0, dropout_kind='variational')
   c.optim = dict(name='adam', learning_rate=1e-3, momentum=0.9, b1=0.9, b2=0.999,
                  weight_decay=0.0, grad_clip=0.0, schedule='constant', warmup_steps=0,
                  boundaries=(), decay_factor=0.1, freeze=())
@@ -93,10 +97,21 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _choice(f'{group}.activation', g.activation, ACTIVATIONS)
     _choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
     _choice(f'{group}.norm', g.norm, NORMS)
-  for group in ('mlp', 'cnn'):
-    _rate(f'{group}.dropout', c[group].dropout)
+  for key in ('mlp.dropout', 'cnn.dropout', 'cnn.conv_dropout', 'lstm.dropout',
+              'resnet.stochastic_depth'):
+    group, name = key.split('.')
+    _rate(key, c[group][name])
   _choice('mlp.skip', c.mlp.skip, SKIPS)
+  _choice('mlp.dropout_kind', c.mlp.dropout_kind, mlp.DROPOUTS)
+  _choice('cnn.conv_dropout_kind', c.cnn.conv_dropout_kind, cnn.CONV_DROPOUTS)
+  _choice('lstm.dropout_kind', c.lstm.dropout_kind, lstm.DROPOUTS)
   _choice('resnet.block', c.resnet.block, BLOCKS)
+  if c.resnet.stochastic_depth and c.resnet.block != 'residual':
+    raise UserError('resnet.stochastic_depth drops residual branches: it needs '
+                    'resnet.block=residual')
+  for key in ('cnn.dropblock_size', 'lstm.hidden', 'lstm.layers'):
+    group, name = key.split('.')
+    _at_least(key, c[group][name], 1)
   blocks_per_stage(c.resnet.depth)
   _at_least('mlp.depth', c.mlp.depth, 1)
   _at_least('mlp.width', c.mlp.width, 1)

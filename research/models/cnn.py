@@ -1,15 +1,20 @@
-"""A small convolutional network: [conv -> norm -> act -> 2x2 pool] per stage, flatten, dense
-layers with dropout, logits. The layer types of the notes' CNN chapter (001)."""
+"""A small convolutional network: [conv -> norm -> act -> conv dropout -> 2x2 pool] per stage,
+flatten, dense layers with dropout, logits. The layer types of the notes' CNN chapter (001).
+
+The dropout on convolutional features is unit-wise ('standard'), per feature map ('spatial',
+Tompson et al. 2015) or in square blocks ('dropblock', Ghiasi et al. 2018), at rate
+`conv_dropout`; the dense layers use standard dropout at rate `dropout`."""
 import flax.linen as nn
 import jax
 
 from research.nn.activations import get_activation
-from research.nn.dropout import Dropout
+from research.nn.dropout import DropBlock, Dropout, SpatialDropout
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
 from research.errors import UserError
 
 POOLS = ('max', 'avg', 'none')
+CONV_DROPOUTS = ('standard', 'spatial', 'dropblock')
 
 
 def pool_2x2(x_BxHxWxC: jax.Array, kind: str) -> jax.Array:
@@ -39,16 +44,32 @@ class CNN(nn.Module):
   norm: str = 'none'
   pool: str = 'max'
   dropout: float = 0.0
+  conv_dropout: float = 0.0
+  conv_dropout_kind: str = 'standard'
+  dropblock_size: int = 3
   axis_name: str | None = None
 
+  def conv_dropout_layer(self, name: str):
+    if self.conv_dropout_kind == 'standard':
+      return Dropout(self.conv_dropout, self.axis_name, name=name)
+    if self.conv_dropout_kind == 'spatial':
+      return SpatialDropout(self.conv_dropout, self.axis_name, name=name)
+    if self.conv_dropout_kind == 'dropblock':
+      return DropBlock(self.conv_dropout, self.dropblock_size, self.axis_name, name=name)
+    raise UserError(f'cnn.conv_dropout_kind={self.conv_dropout_kind!r} is unknown; choose one '
+                    f'of {", ".join(CONV_DROPOUTS)}')
+
   @nn.compact
-  def __call__(self, x_BxHxWxC: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, x_BxHxWxC: jax.Array, train: bool, progress=1.0) -> jax.Array:
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
     h = x_BxHxWxC
     for i, features in enumerate(self.channels):
       h = nn.Conv(features, (self.kernel_size, self.kernel_size), padding='SAME',
                   kernel_init=kernel_init, name=f'conv_{i}')(h)
-      h = pool_2x2(act(make_norm(self.norm, train, self.axis_name)(h)), self.pool)
+      h = act(make_norm(self.norm, train, self.axis_name)(h))
+      drop = self.conv_dropout_layer(f'conv_dropout_{i}')
+      kwargs = {'progress': progress} if isinstance(drop, DropBlock) else {}
+      h = pool_2x2(drop(h, deterministic=not train, **kwargs), self.pool)
     h = h.reshape(h.shape[0], -1)
     for i, features in enumerate(self.dense):
       h = act(nn.Dense(features, kernel_init=kernel_init, name=f'dense_{i}')(h))

@@ -1,16 +1,21 @@
 """A multilayer perceptron with the knobs the classic questions turn: depth, width, activation,
-initialiser, normalisation, skip connections (residual or highway) and dropout."""
+initialiser, normalisation, skip connections (residual or highway) and dropout (any unit
+dropout of research/nn/dropout.py, or DropConnect on the hidden weights)."""
 import flax.linen as nn
 import jax
 
+from research.errors import UserError
+from research.nn import dropout as dropout_lib
 from research.nn.activations import get_activation
-from research.nn.dropout import Dropout
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
 
 SKIPS = ('none', 'residual', 'highway')
 # Highway gates start mostly closed (carry the input), as Srivastava et al. (2015) recommend.
 HIGHWAY_GATE_BIAS = -2.0
+UNIT_DROPOUTS = {'standard': dropout_lib.Dropout, 'classic': dropout_lib.ClassicDropout,
+                 'gaussian': dropout_lib.GaussianDropout, 'alpha': dropout_lib.AlphaDropout}
+DROPOUTS = (*UNIT_DROPOUTS, 'dropconnect')
 
 
 class MLP(nn.Module):
@@ -22,7 +27,8 @@ class MLP(nn.Module):
     residual: h_i = h + F_i(h)                     (ResNet's H(x) = F(x) + x)
     highway:  h_i = T_i(h) F_i(h) + (1 - T_i(h)) h,  T_i = sigmoid(G_i h + c_i), a learned gate
   Each F_i is sown into the 'activations' collection as `hidden_{i}_act` (a no-op unless that
-  collection is asked for), for the diagnostics in research/diagnostics.py.
+  collection is asked for), for the diagnostics in research/diagnostics.py. With
+  `dropout_kind='dropconnect'` the hidden W_i are dropped instead of the units of F_i.
   """
   num_classes: int
   depth: int = 2
@@ -32,17 +38,28 @@ class MLP(nn.Module):
   norm: str = 'none'
   skip: str = 'none'
   dropout: float = 0.0
+  dropout_kind: str = 'standard'
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool, progress=1.0) -> jax.Array:
+    del progress  # no scheduled regulariser here
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
+    if self.dropout_kind not in DROPOUTS:
+      raise UserError(f'mlp.dropout_kind={self.dropout_kind!r} is unknown; choose one of '
+                      f'{", ".join(DROPOUTS)}')
     h_BxD = x.reshape(x.shape[0], -1)
     for i in range(self.depth):
-      f_BxW = nn.Dense(self.width, kernel_init=kernel_init, name=f'hidden_{i}')(h_BxD)
+      if self.dropout_kind == 'dropconnect':
+        f_BxW = dropout_lib.DropConnectDense(self.width, self.dropout, kernel_init,
+                                             name=f'hidden_{i}')(h_BxD, not train)
+      else:
+        f_BxW = nn.Dense(self.width, kernel_init=kernel_init, name=f'hidden_{i}')(h_BxD)
       f_BxW = act(make_norm(self.norm, train, self.axis_name)(f_BxW))
       self.sow('activations', f'hidden_{i}_act', f_BxW)  # F_i, as the activation produced it
-      f_BxW = Dropout(self.dropout, self.axis_name)(f_BxW, deterministic=not train)
+      if self.dropout_kind in UNIT_DROPOUTS:
+        f_BxW = UNIT_DROPOUTS[self.dropout_kind](self.dropout, self.axis_name)(
+            f_BxW, deterministic=not train)
       if i == 0 or self.skip == 'none':
         h_BxD = f_BxW
       elif self.skip == 'residual':

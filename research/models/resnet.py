@@ -9,6 +9,11 @@ and a 10-way dense layer. A block is conv3x3-norm-relu-conv3x3-norm, then
   highway:  relu(T(x) F(x) + (1 - T(x)) shortcut(x)), T a 1x1-conv sigmoid gate (Srivastava et
             al. 2015).
 ResNet-20 has 0.27M parameters and ResNet-56 0.85M, as the paper says (tests check this).
+
+Stochastic depth (Huang et al. 2016): with `stochastic_depth` = p_L > 0, residual block l of L
+drops its branch F for each example with probability p_l = l / L * p_L (the paper's linear
+decay rule, p_L = 0.5), so the first blocks almost always survive and the last one half of
+the time.
 """
 import flax.linen as nn
 import jax
@@ -17,6 +22,7 @@ import jax.numpy as jnp
 from research.errors import UserError
 from research.models.mlp import HIGHWAY_GATE_BIAS
 from research.nn.activations import get_activation
+from research.nn.dropout import StochasticDepth
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
 
@@ -48,6 +54,7 @@ class Block(nn.Module):
   weight_init: str
   norm: str
   axis_name: str | None
+  drop_rate: float = 0.0  # stochastic depth: the probability of dropping F (residual only)
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -62,6 +69,7 @@ class Block(nn.Module):
     if self.kind == 'plain':
       out = f
     elif self.kind == 'residual':
+      f = StochasticDepth(self.drop_rate, self.axis_name)(f, deterministic=not train)
       out = f + option_a_shortcut(x, self.features, self.stride)
     else:
       gate = nn.sigmoid(nn.Conv(self.features, (1, 1), strides=self.stride, kernel_init=kernel_init,
@@ -80,10 +88,12 @@ class CifarResNet(nn.Module):
   activation: str = 'relu'
   weight_init: str = 'he'
   norm: str = 'batch'
+  stochastic_depth: float = 0.0
   axis_name: str | None = None
 
   @nn.compact
-  def __call__(self, x_BxHxWxC: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, x_BxHxWxC: jax.Array, train: bool, progress=1.0) -> jax.Array:
+    del progress  # stochastic depth has no schedule in time, only in depth
     if self.block not in BLOCKS:
       raise UserError(f'resnet.block={self.block!r} is unknown; choose one of {", ".join(BLOCKS)}')
     n = blocks_per_stage(self.depth)
@@ -95,7 +105,9 @@ class CifarResNet(nn.Module):
     for stage, features in enumerate(STAGE_FILTERS):
       for b in range(n):
         stride = 2 if stage > 0 and b == 0 else 1
+        layer = stage * n + b + 1
         h = Block(features, stride, self.block, self.activation, self.weight_init, self.norm,
-                  self.axis_name, name=f'stage{stage + 1}_block{b}')(h, train)
+                  self.axis_name, layer / (3 * n) * self.stochastic_depth,
+                  name=f'stage{stage + 1}_block{b}')(h, train)
     h = h.mean(axis=(1, 2))  # global average pooling
     return nn.Dense(self.num_classes, kernel_init=kernel_init, name='output')(h)

@@ -39,7 +39,8 @@ def build(config, dataset: Dataset, num_devices: int):
   step_cfg = step_lib.StepConfig(
       seed=config.seed, global_batch=config.batch_size, num_devices=num_devices,
       loss=losses.LossConfig(**_tuples(config.loss.to_dict())),
-      augment=augment.AugmentConfig(**config.augment.to_dict()), axis_name=AXIS)
+      augment=augment.AugmentConfig(**config.augment.to_dict()), axis_name=AXIS,
+      total_steps=config.steps)
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
   tx = optim.make_optimizer(optim.OptimConfig(**_tuples(config.optim.to_dict())),
                             config.steps, variables['params'])

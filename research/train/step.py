@@ -25,7 +25,8 @@ class StepConfig:
   num_devices: int
   loss: losses.LossConfig = losses.LossConfig()
   augment: augment_lib.AugmentConfig = augment_lib.AugmentConfig()
-  axis_name: str = 'batch'
+  axis_name: str | None = 'batch'
+  total_steps: int = 0  # for `progress` = step / total_steps (scheduled regularisers)
 
   @property
   def local_batch(self) -> int:
@@ -36,36 +37,46 @@ def _variables(params, batch_stats):
   return {'params': params, **({'batch_stats': batch_stats} if batch_stats else {})}
 
 
+def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state: TrainState,
+                 images, labels_B, dropout_key, seed=None):
+  """One optimizer update on this device's batch: (new state, global-mean metrics).
+
+  `seed` overrides cfg.seed (it may be traced: research/train/ensemble.py vmaps over it).
+  """
+  seed = cfg.seed if seed is None else seed
+  images = augment_lib.augment_batch(images, rng.stream_key(seed, 'augment', state.step),
+                                     cfg.augment, cfg.axis_name)
+  progress = state.step / cfg.total_steps if cfg.total_steps else 1.0
+  mean = (lambda x: lax.pmean(x, cfg.axis_name)) if cfg.axis_name else (lambda x: x)
+
+  def loss_fn(params):
+    output = model.apply(
+        _variables(params, state.batch_stats), images, train=True, progress=progress,
+        rngs={'dropout': dropout_key}, mutable=['batch_stats'] if state.batch_stats else False)
+    logits_BxC, updates = output if state.batch_stats else (output, {})
+    loss = losses.per_example_loss(cfg.loss, logits_BxC, labels_B).mean()
+    return loss, (logits_BxC, updates.get('batch_stats', {}))
+
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+  (loss, (logits_BxC, batch_stats)), grads = grad_fn(state.params)
+  # Equal local batches: the mean of local means is the global mean, for loss and gradients.
+  grads = mean(grads)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                         opt_state=opt_state, batch_stats=batch_stats)
+  accuracy = (jnp.argmax(logits_BxC, -1) == labels_B).mean()
+  return new_state, {'loss': mean(loss), 'accuracy': mean(accuracy),
+                     'grad_norm': optax.tree.norm(grads)}
+
+
 def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig):
   """(state, data, perm_N) -> (state, metrics); metrics are global means, equal on all devices."""
 
   def train_step(state: TrainState, data: pipeline.DeviceData, perm_N: jax.Array):
     images, labels_B = pipeline.local_train_batch(data, perm_N, state.step, cfg.global_batch,
                                                   cfg.local_batch, cfg.axis_name)
-    images = augment_lib.augment_batch(images, rng.stream_key(cfg.seed, 'augment', state.step),
-                                   cfg.augment, cfg.axis_name)
     dropout_key = rng.stream_key(cfg.seed, 'dropout', state.step)
-
-    def loss_fn(params):
-      output = model.apply(
-          _variables(params, state.batch_stats), images, train=True,
-          rngs={'dropout': dropout_key}, mutable=['batch_stats'] if state.batch_stats else False)
-      logits_BxC, updates = output if state.batch_stats else (output, {})
-      loss = losses.per_example_loss(cfg.loss, logits_BxC, labels_B).mean()
-      return loss, (logits_BxC, updates.get('batch_stats', {}))
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-    (loss, (logits_BxC, batch_stats)), grads = grad_fn(state.params)
-    # Equal local batches: the mean of local means is the global mean, for loss and gradients.
-    grads = lax.pmean(grads, cfg.axis_name)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                           opt_state=opt_state, batch_stats=batch_stats)
-    accuracy = (jnp.argmax(logits_BxC, -1) == labels_B).mean()
-    step_metrics = {'loss': lax.pmean(loss, cfg.axis_name),
-                    'accuracy': lax.pmean(accuracy, cfg.axis_name),
-                    'grad_norm': optax.tree.norm(grads)}
-    return new_state, step_metrics
+    return apply_update(model, tx, cfg, state, images, labels_B, dropout_key)
 
   return train_step
 
