@@ -1,0 +1,250 @@
+"""Many independent training runs as one compiled program: `jax.vmap` over members.
+
+A member is a (seed, rate) pair: its own initialisation, data order, dropout masks and
+augmentation, all drawn from its seed exactly as a `train` run with that seed draws them, and
+its own value of one model option (`rate_field`: a dropout rate, a stochastic-depth rate...),
+passed to the model as a traced number. So a sweep over seeds and rates of one model compiles
+once, and its small matrix products become larger batched ones, which is where the time goes
+on a CPU. Training is measured in epochs; an epoch is a `lax.scan` over its steps, a chunk of
+epochs is one call, and a checkpoint (Orbax, every member at once) follows each chunk, so an
+interrupted ensemble resumes exactly. Members are spread over the local devices when their
+number divides evenly (they never communicate); otherwise all live on the first device.
+"""
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from research import losses, metrics, optim, rng
+from research.data import augment as augment_lib
+from research.data import pipeline
+from research.data.dataset import Dataset
+from research.errors import NonFiniteError, UserError
+from research.models import build_model
+from research.train import checkpoint, state as state_lib, step as step_lib
+from research.train.metrics_log import MetricsLog
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleConfig:
+  model: str
+  options: dict                  # the model's config group, without the member's rate
+  rate_field: str                # the model option each member sets to its rate
+  epochs: int
+  batch_size: int
+  optim: optim.OptimConfig
+  loss: losses.LossConfig = losses.LossConfig()
+  augment: augment_lib.AugmentConfig = augment_lib.AugmentConfig()
+  chunk_epochs: int = 0          # epochs per compiled call and checkpoint (0 = all at once)
+  vmap_members: int = 0          # members vmapped together, the rest in turn (0 = all)
+  fast_compile: bool = False     # LLVM -O1 instead of -O2: about half the compile time on a CPU
+  eval_batch_size: int = 1000
+
+
+class Ensemble:
+
+  def __init__(self, cfg: EnsembleConfig, dataset: Dataset, seeds, rates):
+    if len(seeds) != len(rates) or not len(seeds):
+      raise UserError('an ensemble needs one rate per seed, and at least one member')
+    self.cfg, self.dataset = cfg, dataset
+    self.num_train = len(dataset.train_labels)
+    if cfg.batch_size > self.num_train:
+      raise UserError(f'batch_size={cfg.batch_size} is larger than the {self.num_train} '
+                      'training examples')
+    self.per_epoch = pipeline.steps_per_epoch(self.num_train, cfg.batch_size)
+    self.total_steps = cfg.epochs * self.per_epoch
+    self.step_cfg = step_lib.StepConfig(
+        seed=0, global_batch=cfg.batch_size, num_devices=1, loss=cfg.loss, augment=cfg.augment,
+        axis_name=None, total_steps=self.total_steps)
+    template = jax.eval_shape(lambda: self._variables_one(jnp.int32(0), jnp.float32(0)))
+    self.tx = optim.make_optimizer(cfg.optim, self.total_steps, template['params'])
+    devices = jax.local_devices()
+    devices = devices if len(seeds) % len(devices) == 0 else devices[:1]
+    mesh = Mesh(np.array(devices), ('members',))
+    self.members = NamedSharding(mesh, P('members'))
+    self.replicated = NamedSharding(mesh, P())
+    self.seeds = jax.device_put(np.asarray(seeds, np.int32), self.members)
+    self.rates = jax.device_put(np.asarray(rates, np.float32), self.members)
+    # Members never communicate: each device maps over its own share of them.
+    per_device = lambda fn, specs: jax.shard_map(fn, mesh=mesh, in_specs=specs,
+                                                 out_specs=P('members'), check_vma=False)
+    m, r = P('members'), P()
+    options = {'xla_backend_optimization_level': 1} if cfg.fast_compile else None
+    self.timing = {'compile_s': 0.0, 'run_s': 0.0}  # of the training program, in train()
+    self._train_epochs = jax.jit(
+        lambda states, seeds, rates, data, first, n: per_device(
+            lambda *a: self._train_epochs_impl(*a, n), (m, m, m, r, r))(
+                states, seeds, rates, data, first),
+        static_argnums=5, donate_argnums=0, compiler_options=options)
+    init_one = lambda member: state_lib.state_from_variables(self._variables_one(*member),
+                                                             self.tx)
+    self._init = jax.jit(per_device(lambda seeds, rates: self._map(init_one, (seeds, rates)),
+                                    (m, m)), compiler_options=options)
+    eval_one = lambda batch: lambda member: self._eval_one(*member, *batch)
+    self._eval_batch = jax.jit(per_device(
+        lambda states, rates, *batch: self._map(eval_one(batch), (states, rates)),
+        (m, m, r, r, r)), compiler_options=options)
+    self.eval_batch = min(cfg.eval_batch_size,
+                          max(len(dataset.train_labels), len(dataset.test_labels)))
+
+  def model(self, rate):
+    return build_model(self.cfg.model, {**self.cfg.options, self.cfg.rate_field: rate},
+                       self.dataset.num_classes)
+
+  def _variables_one(self, seed, rate):
+    # As research/train/state.init_variables: the same parameters as a `train` run's.
+    dummy = jnp.zeros((1, *self.dataset.image_shape), jnp.float32)
+    return self.model(rate).init(jax.random.key(seed), dummy, train=False)
+
+  def init(self, seeds=None, rates=None):
+    """Initial states of the members (or of other seeds and rates, as many as there are
+    members: the compiled programs are reused)."""
+    seeds = self.seeds if seeds is None else jax.device_put(np.asarray(seeds, np.int32),
+                                                            self.members)
+    rates = self.rates if rates is None else jax.device_put(np.asarray(rates, np.float32),
+                                                            self.members)
+    return self._init(seeds, rates), seeds, rates
+
+  def timed_fit(self) -> dict:
+    """All epochs in one call, without checkpoints or logs: seconds to compile, to run."""
+    states, seeds, rates = self.init()
+    data = jax.device_put(pipeline.split_arrays(self.dataset, 'train'), self.replicated)
+    args = (states, seeds, rates, data, jnp.int32(0))
+    start = time.perf_counter()
+    compiled = self._train_epochs.lower(*args, self.cfg.epochs).compile()
+    middle = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    return {'compile_s': middle - start, 'run_s': time.perf_counter() - middle}
+
+  def _step_one(self, state, seed, rate, data, perm_N):
+    images, labels_B = pipeline.local_train_batch(data, perm_N, state.step, self.cfg.batch_size,
+                                                  self.cfg.batch_size, None)
+    dropout_key = rng.stream_key(seed, 'dropout', state.step)
+    return step_lib.apply_update(self.model(rate), self.tx, self.step_cfg, state, images,
+                                 labels_B, dropout_key, seed=seed)
+
+  def _train_epochs_impl(self, states, seeds, rates, data, first_epoch, num_epochs: int):
+    """`num_epochs` epochs from `first_epoch`: states, and per-epoch mean loss and accuracy
+    (K x epochs). `vmap_members` members at a time are vmapped, the groups run in turn."""
+
+    def member_epochs(member):
+      state, seed, rate = member
+
+      def epoch(state, e):
+        perm_N = pipeline.epoch_permutation(seed, e, self.num_train)
+        state, step_metrics = jax.lax.scan(
+            lambda s, _: self._step_one(s, seed, rate, data, perm_N), state,
+            length=self.per_epoch)
+        return state, jax.tree.map(lambda m: m.mean(0), step_metrics)
+
+      return jax.lax.scan(epoch, state, first_epoch + jnp.arange(num_epochs))
+
+    return self._map(member_epochs, (states, seeds, rates))
+
+  def _map(self, fn, members):
+    """fn over the local members, `vmap_members` at a time (all of them if 0)."""
+    count = jax.tree.leaves(members)[0].shape[0]
+    return jax.lax.map(fn, members, batch_size=min(self.cfg.vmap_members or count, count))
+
+  def _eval_one(self, state, rate, images, labels_B, mask_B):
+    variables = {'params': state.params,
+                 **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
+    images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
+    logits = self.model(rate).apply(variables, images, train=False)
+    loss_B = losses.per_example_loss(self.cfg.loss, logits, labels_B)
+    return metrics.batch_stats(logits, labels_B, loss_B, mask_B)
+
+  def evaluate(self, states, split: str) -> list[dict]:
+    """Each member's test-mode metrics on a whole split, in batches of one shape (padded and
+    masked), so that both splits share one compiled program."""
+    images = self.dataset.train_images if split == 'train' else self.dataset.test_images
+    labels = self.dataset.train_labels if split == 'train' else self.dataset.test_labels
+    total, b = None, self.eval_batch
+    for start in range(0, len(labels), b):
+      index = np.minimum(np.arange(start, start + b), len(labels) - 1)
+      stats = self._eval_batch(states, self.rates, images[index], labels[index],
+                               np.arange(start, start + b) < len(labels))
+      total = stats if total is None else metrics.merge(total, stats)
+    total = jax.device_get(total)
+    return [metrics.summarize(jax.tree.map(lambda x, k=k: x[k], total))
+            for k in range(len(self.seeds))]
+
+  def abstract_states(self):
+    """Shapes, dtypes and shardings of the members' states, without computing them."""
+    shapes = jax.eval_shape(self._init, self.seeds, self.rates)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.members),
+                        shapes)
+
+  def train(self, workdir: pathlib.Path, config_dict: dict, manifest: dict, desc: str = ''):
+    """Trains every member to `epochs` (resuming from workdir's checkpoint); returns states.
+
+    metrics.jsonl gets per-epoch train loss and accuracy and, after every chunk, test
+    accuracy and loss, one value per member (`loss/3` is member 3's).
+    """
+    cfg = self.cfg
+    chunk = cfg.chunk_epochs or cfg.epochs
+    config_dict = json.loads(json.dumps(config_dict))
+    ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=2)
+    done = 0
+    if ckpt.latest_step() is None:
+      states, _, _ = self.init()
+    else:
+      step = ckpt.latest_step()
+      states, saved_config, _ = ckpt.restore(step, self.abstract_states())
+      if checkpoint.changed_keys(saved_config, config_dict):
+        raise UserError(f'{workdir} holds an ensemble with a different config; use a new '
+                        '--workdir')
+      done = step // self.per_epoch
+    data = jax.device_put(pipeline.split_arrays(self.dataset, 'train'), self.replicated)
+    log = MetricsLog(workdir, done * self.per_epoch)
+    bar = tqdm.tqdm(total=cfg.epochs, initial=done, desc=desc or cfg.model, unit='epoch',
+                    disable=None, file=sys.stderr)
+    compiled = {}
+    try:
+      while done < cfg.epochs:
+        count = min(chunk, cfg.epochs - done)
+        args = (states, self.seeds, self.rates, data, jnp.int32(done))
+        if count not in compiled:
+          start = time.perf_counter()
+          compiled[count] = self._train_epochs.lower(*args, count).compile()
+          self.timing['compile_s'] += time.perf_counter() - start
+        start = time.perf_counter()
+        states, history = compiled[count](*args)
+        history = jax.device_get(history)
+        self.timing['run_s'] += time.perf_counter() - start
+        for e in range(count):
+          values = {f'{name}/{k}': float(v[k, e]) for name, v in history.items()
+                    for k in range(len(self.seeds))}
+          _check_finite(values, (done + e + 1) * self.per_epoch)
+          log.write((done + e + 1) * self.per_epoch, 'train', values)
+        done += count
+        tests = self.evaluate(states, 'test')
+        log.write(done * self.per_epoch, 'test',
+                  {f'{name}/{k}': t[name] for k, t in enumerate(tests)
+                   for name in ('accuracy', 'loss')})
+        log.flush()
+        ckpt.save(done * self.per_epoch, states, config_dict, manifest)
+        bar.update(count)
+      bar.close()
+    finally:
+      ckpt.close()
+      log.close()
+    return states
+
+
+def _check_finite(values: dict, step: int) -> None:
+  for name, value in values.items():
+    if not np.isfinite(value):
+      raise NonFiniteError(step, 'loss' if name.startswith('loss') else 'gradients')
+
+
+def member(states, k: int):
+  """Member k's state, as a single run's."""
+  return jax.tree.map(lambda x: x[k], states)
