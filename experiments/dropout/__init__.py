@@ -1,0 +1,159 @@
+"""dropout: the dropout family compared honestly, on MLPs, CNNs, LSTMs and ResNets.
+
+Question: how much does each kind of dropout regularise, where, and what does it cost? Five
+sections, each with a table (mean ± std over seeds), a plot and a conclusion in report.md:
+unit dropout and its variants on an MLP, dropout on convolutional features, dropout in an
+LSTM, stochastic depth in a ResNet, and Monte Carlo dropout's calibration.
+
+Seeds and rates of one model are independent runs trained together as one vmapped program
+(research/train/ensemble.py), in WORKDIR/runs/GROUP with checkpoints; finished sections are
+kept under sections/, so an interrupted experiment resumes where it stopped.
+"""
+import functools
+import pathlib
+import types
+
+import ml_collections
+
+from experiments import sections
+from experiments.dropout import (cnn_variants, lstm_variants, mc_dropout, mlp_variants,
+                                 stochastic_depth)
+from research.data import NAMES as DATASETS
+from research.data import load_dataset
+from research.errors import UserError
+from research.models.resnet import blocks_per_stage
+
+DESCRIPTION = 'dropout and its variants: MLP, CNN, LSTM, stochastic depth, MC dropout'
+SECTIONS = {'mlp_variants': mlp_variants, 'cnn_variants': cnn_variants,
+            'lstm_variants': lstm_variants, 'stochastic_depth': stochastic_depth,
+            'mc_dropout': mc_dropout}
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The full preset: Fashion-MNIST subsets on a CPU or GPU; CIFAR-10 for the ResNet (a GPU
+  run: the paper's 500 epochs of ResNet-110)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.seeds = 3                 # members per rate: seeds seed, seed + 1, ...
+  c.sections = tuple(SECTIONS)
+  c.fast_compile = False      # compile with LLVM -O1: about half the compile time on a CPU
+  c.data = 'fashion_mnist'    # for the MLP, LSTM and MC dropout sections
+  c.data_dir = ''
+  c.download = True
+  c.mlp_variants = dict(variants=mlp_variants.VARIANTS, rates=(0.1, 0.3, 0.5),
+                        train_examples=2000, depth=2, width=800, epochs=200, batch_size=100,
+                        learning_rate=1e-3, chunk_epochs=50, vmap_members=0,
+                        time_vmap=True)
+  c.cnn_variants = dict(data='fashion_mnist', data_dir='', variants=cnn_variants.VARIANTS,
+                        rates=(0.1, 0.3), train_examples=5000, channels=(32, 64), dense=(256,),
+                        dropblock_size=3, epochs=50, batch_size=100, learning_rate=1e-3,
+                        chunk_epochs=10, vmap_members=0)
+  c.lstm_variants = dict(variants=lstm_variants.VARIANTS, rates=(0.25, 0.5),
+                         train_examples=5000, hidden=128, layers=1, epochs=40, batch_size=100,
+                         learning_rate=2e-3, chunk_epochs=10,
+                         vmap_members=0)
+  c.stochastic_depth = dict(data='cifar10', data_dir='', depth=110, rates=(0.0, 0.5),
+                            train_examples=0, epochs=500, batch_size=128, learning_rate=0.1,
+                            weight_decay=1e-4, decay_at=(0.5, 0.75), flip=True, translate=4,
+                            chunk_epochs=10, vmap_members=0)
+  c.mc_dropout = dict(variant='standard', rate=0.5, samples=(1, 2, 5, 10, 20, 50, 100))
+  return c.lock()
+
+
+def quick(c: ml_collections.ConfigDict) -> None:
+  """Under 3 minutes on a 2-core CPU: digits everywhere, small subsets and networks, one
+  dropout rate outside section 1, short runs. Compiling dominates at this size; convolutional
+  and recurrent members run one at a time, which compiles faster than a vmapped batch here."""
+  c.data = 'digits'
+  c.fast_compile = True
+  c.mlp_variants.update(dict(train_examples=300, width=128, epochs=50, batch_size=50,
+                             chunk_epochs=0))
+  c.cnn_variants.update(dict(data='digits', rates=(0.2,), train_examples=300, channels=(8, 16),
+                             dense=(32,), dropblock_size=2, epochs=60, batch_size=50,
+                             learning_rate=3e-3, chunk_epochs=0, vmap_members=1))
+  c.lstm_variants.update(dict(rates=(0.3,), train_examples=400, hidden=32, epochs=50,
+                              batch_size=50, learning_rate=5e-3, chunk_epochs=0,
+                              vmap_members=1))
+  c.stochastic_depth.update(dict(data='digits', depth=8, train_examples=200, epochs=8,
+                                 batch_size=50, flip=False, translate=1, chunk_epochs=4,
+                                 vmap_members=1))
+  c.mc_dropout.samples = (1, 2, 5, 10, 20, 50)
+
+
+def _subset(key: str, values, allowed) -> None:
+  if not values or any(v not in allowed for v in values):
+    raise UserError(f'{key}={values!r} is not allowed; choose from {", ".join(allowed)}')
+
+
+def _positive(key: str, value) -> None:
+  if type(value) is not int or value < 1:
+    raise UserError(f'{key}={value!r} is not allowed; it takes a positive integer')
+
+
+def _rates(key: str, values) -> None:
+  if not values or any(not isinstance(v, (int, float)) or not 0 <= v < 1 for v in values):
+    raise UserError(f'{key}={values!r} is out of range: rates must be in [0, 1)')
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+  _subset('sections', c.sections, SECTIONS)
+  _positive('seeds', c.seeds)
+  for key, value in (('data', c.data), ('cnn_variants.data', c.cnn_variants.data),
+                     ('stochastic_depth.data', c.stochastic_depth.data)):
+    _subset(key, (value,), DATASETS)
+  m, n, r, s, mc = (c.mlp_variants, c.cnn_variants, c.lstm_variants, c.stochastic_depth,
+                    c.mc_dropout)
+  _subset('mlp_variants.variants', m.variants, mlp_variants.VARIANTS)
+  _subset('cnn_variants.variants', n.variants, cnn_variants.VARIANTS)
+  _subset('lstm_variants.variants', r.variants, lstm_variants.VARIANTS)
+  for group in ('mlp_variants', 'cnn_variants', 'lstm_variants', 'stochastic_depth'):
+    _rates(f'{group}.rates', c[group].rates)
+    for key in ('epochs', 'batch_size'):
+      _positive(f'{group}.{key}', c[group][key])
+    for key in ('train_examples', 'chunk_epochs', 'vmap_members'):
+      if type(c[group][key]) is not int or c[group][key] < 0:
+        raise UserError(f'{group}.{key}={c[group][key]!r} must be a whole number >= 0')
+    if not c[group].learning_rate > 0:
+      raise UserError(f'{group}.learning_rate={c[group].learning_rate} must be > 0')
+  for key, value in (('mlp_variants.depth', m.depth), ('mlp_variants.width', m.width),
+                     ('cnn_variants.dropblock_size', n.dropblock_size),
+                     ('lstm_variants.hidden', r.hidden), ('lstm_variants.layers', r.layers),
+                     *(('cnn_variants.channels', v) for v in (*n.channels, *n.dense))):
+    _positive(key, value)
+  blocks_per_stage(s.depth)
+  if mc.variant == 'none' or mc.variant not in m.variants:
+    raise UserError(f'mc_dropout.variant={mc.variant!r} must be one of the dropout variants of '
+                    f'mlp_variants.variants {tuple(m.variants)}: it evaluates those networks')
+  if mc.rate not in m.rates:
+    raise UserError(f'mc_dropout.rate={mc.rate} must be one of mlp_variants.rates '
+                    f'{tuple(m.rates)}: it evaluates those trained networks')
+  if not mc.samples or any(type(t) is not int or t < 1 for t in mc.samples):
+    raise UserError(f'mc_dropout.samples={mc.samples!r} takes positive integers')
+
+
+def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
+  load = functools.cache(lambda name, data_dir: load_dataset(name, data_dir, config.download))
+  needs_data = {'mlp_variants', 'lstm_variants', 'mc_dropout'} & set(config.sections)
+  context = types.SimpleNamespace(
+      workdir=workdir, manifest=manifest, config=config, load=load,
+      dataset=load(config.data, config.data_dir) if needs_data else None)
+  measures = {name: functools.partial(module.measure, config[name], context)
+              for name, module in SECTIONS.items()}
+  return sections.run_sections(
+      SECTIONS, config.sections, measures, workdir,
+      'dropout: the family, compared over seeds',
+      __doc__.split('\n\n')[1] + ' ' + __doc__.split('\n\n')[2].replace('\n', ' '), manifest)
+
+
+def summary(results: dict) -> str:
+  parts = []
+  mlp = results['headline'].get('mlp_variants', {})
+  if 'best' in mlp:
+    parts.append(f"best MLP dropout {mlp['best']}")
+  if 'vmap_speedup' in mlp:
+    parts.append(f"vmap {mlp['vmap_speedup']:.1f}x faster than one by one")
+  mc = results['headline'].get('mc_dropout', {})
+  if 'ece_weight_scaling' in mc:
+    last = next(k for k in mc if k.startswith('ece_mc_'))
+    parts.append(f"ECE {mc['ece_weight_scaling']:.3f} -> {mc[last]:.3f} with MC dropout")
+  return ', '.join(parts) or 'done'

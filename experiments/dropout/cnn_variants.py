@@ -1,0 +1,78 @@
+"""Section 2. Dropout on convolutional features: per unit, per feature map, or in blocks.
+
+Neighbouring pixels of a feature map are strongly correlated, so dropping single units leaves
+their neighbours to carry the same information: standard dropout should barely regularise
+convolutional features, while dropping whole feature maps (spatial dropout, Tompson et al.
+2015) or contiguous blocks (DropBlock, Ghiasi et al. 2018) should. The dense layer is left
+without dropout, so only the convolutional features are regularised.
+"""
+from experiments.dropout import groups
+from research import losses, optim
+from research.train import ensemble
+
+TITLE = 'CNN: none, standard, spatial and DropBlock dropout on convolutional features'
+VARIANTS = ('none', 'standard', 'spatial', 'dropblock')
+
+
+def ensemble_config(cfg, variant: str, fast_compile: bool) -> ensemble.EnsembleConfig:
+  options = dict(channels=tuple(cfg.channels), kernel_size=3, dense=tuple(cfg.dense),
+                 activation='relu', weight_init='he', norm='none', pool='max', dropout=0.0,
+                 conv_dropout_kind='standard' if variant == 'none' else variant,
+                 dropblock_size=cfg.dropblock_size)
+  return ensemble.EnsembleConfig(
+      model='cnn', options=options, rate_field='conv_dropout', epochs=cfg.epochs,
+      batch_size=cfg.batch_size, chunk_epochs=cfg.chunk_epochs,
+      vmap_members=cfg.vmap_members, fast_compile=fast_compile,
+      optim=optim.OptimConfig(name='adam', learning_rate=cfg.learning_rate),
+      loss=losses.LossConfig())
+
+
+def measure(cfg, context) -> dict:
+  dataset = groups.subset(context.load(cfg.data, cfg.data_dir), cfg.train_examples,
+                          context.config.seed)
+  rows = []
+  for variant, rates in groups.plan(cfg.variants, cfg.rates, 'standard').items():
+    ecfg = ensemble_config(cfg, variant, context.config.fast_compile)
+    group = groups.train_group(f'cnn_{variant}', ecfg, dataset, rates, context)
+    rows += groups.rows(group, variant, 'standard', cfg.variants)
+  rows.sort(key=lambda r: r['variant'] != 'none')
+  return {'data': dataset.name, 'train_examples': len(dataset.train_labels),
+          'channels': list(cfg.channels), 'epochs': cfg.epochs,
+          'dropblock_size': cfg.dropblock_size, 'rows': rows}
+
+
+def write(results, workdir) -> tuple[str, dict]:
+  rows = results['rows']
+  groups.rate_plot(workdir / 'cnn_variants.png', rows,
+                   f"CNN {results['channels']}, {results['train_examples']} "
+                   f"{results['data']} examples")
+  headline = {f"test_accuracy_{r['variant']}_{r['rate']}": r['test_accuracy'] for r in rows}
+  baseline = next((r for r in rows if r['variant'] == 'none'), None)
+  best = {v: groups.best([r for r in rows if r['variant'] == v])
+          for v in dict.fromkeys(r['variant'] for r in rows if r['variant'] != 'none')}
+  lines = [f"best {v} (rate {r['rate']}): {groups.pm(r, 'test_accuracy')}, "
+           f"{groups.versus(r, baseline)}" for v, r in best.items()] if baseline else []
+  verdict = ''
+  if baseline and 'standard' in best and 'spatial' in best:
+    gain = {v: r['test_accuracy'] - baseline['test_accuracy'] for v, r in best.items()}
+    supported = 'supported' if gain['spatial'] > gain['standard'] else 'not supported'
+    verdict = (f" Tompson et al.'s claim, that spatial dropout regularises convolutional "
+               f"features better than standard dropout, is {supported}"
+               f" here (gain over none: spatial {gain['spatial'] * 100:+.2f}, standard "
+               f"{gain['standard'] * 100:+.2f} points).")
+  data = results['data']
+  reference = groups.pm(baseline, 'test_accuracy') if baseline else 'not run'
+  note = ' CIFAR-10 here is the shared JPEG re-encoding.' if data == 'cifar10' else ''
+  text = f"""{results['train_examples']} training examples of {data}; conv channels
+{results['channels']} with 3x3 kernels, ReLU, 2x2 max pooling, dropout after each conv
+activation (DropBlock: blocks of {results['dropblock_size']}, rate ramped linearly over
+training as in the paper); Adam, {results['epochs']} epochs; mean ± std over seeds.{note}
+
+{groups.rate_table(rows)}
+
+![test accuracy and gap against rate](cnn_variants.png)
+
+**Conclusion.** Against no dropout ({reference}):
+{'; '.join(lines) or 'nothing to compare'}.{verdict}
+"""
+  return text, headline

@@ -1,0 +1,165 @@
+"""What every dropout section shares: training subsets, ensembles of (seed, rate) members
+trained as one vmapped program, mean +/- std over seeds, and the rate plot.
+
+A group is one model variant; its members are every (rate, seed) pair. It trains in
+WORKDIR/runs/GROUP with checkpoints, so an interrupted section resumes inside the group.
+"""
+import dataclasses
+import json
+import pathlib
+import time
+
+import numpy as np
+
+from experiments import rundir
+from research import report
+from research.data.dataset import Dataset
+from research.errors import UserError
+from research.train import ensemble
+
+KEPT = ('accuracy', 'loss', 'log_loss', 'ece')
+
+
+def subset(dataset: Dataset, train_examples: int, seed: int) -> Dataset:
+  """The first `train_examples` of a fixed shuffle of the training set (0 = all of it), a
+  function of `seed`. Normalisation statistics stay those of the full training set."""
+  n = len(dataset.train_labels)
+  if train_examples > n:
+    raise UserError(f'train_examples={train_examples} but {dataset.name} has only {n} '
+                    'training examples')
+  if not train_examples or train_examples == n:
+    return dataset
+  chosen = np.sort(np.random.default_rng(seed).permutation(n)[:train_examples])
+  return dataclasses.replace(dataset, train_images=dataset.train_images[chosen],
+                             train_labels=dataset.train_labels[chosen])
+
+
+def plan(variants, rates, carrier: str, own_baseline=()) -> dict[str, tuple]:
+  """The groups to train: {variant: its rates}. 'none' is no group of its own: it is rate 0
+  in `carrier`'s group (that network at rate 0 has no dropout), which saves one compile.
+  Variants in `own_baseline` (a different network, e.g. SELU) get their own rate 0."""
+  groups = {}
+  for variant in variants:
+    if variant == 'none':
+      groups.setdefault(carrier, set()).add(0.0)
+    else:
+      groups.setdefault(variant, set()).update(
+          float(r) for r in (*rates, *((0.0,) if variant in own_baseline else ())))
+  return {v: tuple(sorted(r)) for v, r in groups.items()}
+
+
+def rows(group: dict, variant: str, carrier: str, variants) -> list[dict]:
+  """by_rate rows of one group, the carrier's rate 0 labelled 'none' (and only the rates asked
+  for: the carrier may be in the plan for the sake of 'none' alone)."""
+  out = []
+  for row in by_rate(group, variant):
+    if variant == carrier and row['rate'] == 0 and 'none' in variants:
+      out.insert(0, {**row, 'variant': 'none'})
+    elif variant in variants:
+      out.append(row)
+  return out
+
+
+def members(rates, seeds: int, base_seed: int) -> tuple[list[int], list[float]]:
+  """Every (rate, seed) pair, rate-major: seed base_seed + i for i < seeds, at every rate, so
+  variants and rates are compared on the same initialisations and data orders."""
+  pairs = [(base_seed + i, float(r)) for r in rates for i in range(seeds)]
+  return [s for s, _ in pairs], [r for _, r in pairs]
+
+
+def train_group(name: str, cfg: ensemble.EnsembleConfig, dataset: Dataset, rates, context,
+                keep_states: bool = False, **extra) -> dict:
+  """Trains (or resumes, or reads) one group; per-member train and test metrics, and with
+  `keep_states` the trained members (`states`, restored from the checkpoint if need be)."""
+  run_dir = context.workdir / 'runs' / name
+  saved = run_dir / 'results.json'
+  config = {'ensemble': dataclasses.asdict(cfg), 'rates': list(rates),
+            'seeds': context.config.seeds, 'seed': context.config.seed,
+            'data': dataset.name, 'train_examples': len(dataset.train_labels), **extra}
+  config = json.loads(json.dumps(config, default=str))
+  rundir.prepare(run_dir, config)  # refuses a different config in the same place
+  if saved.exists() and not keep_states:
+    print(f'  {name}: finished before, reusing', flush=True)
+    return json.loads(saved.read_text())
+  seeds, member_rates = members(rates, context.config.seeds, context.config.seed)
+  start = time.perf_counter()
+  group = ensemble.Ensemble(cfg, dataset, seeds, member_rates)
+  states = group.train(run_dir, config, context.manifest, desc=name)
+  if saved.exists():
+    return {**json.loads(saved.read_text()), 'states': states, 'ensemble': group}
+  train, test = group.evaluate(states, 'train'), group.evaluate(states, 'test')
+  results = {
+      'name': name, 'train_examples': len(dataset.train_labels),
+      'steps': group.total_steps, 'seconds': time.perf_counter() - start,
+      'vmap_members': cfg.vmap_members, **group.timing,
+      'members': [{'seed': s, 'rate': r, 'train': {k: tr[k] for k in KEPT},
+                   'test': {k: te[k] for k in KEPT}}
+                  for s, r, tr, te in zip(seeds, member_rates, train, test)]}
+  rundir.write_json(saved, results)
+  print(f'  {name}: {len(seeds)} members in {results["seconds"]:.1f} s', flush=True)
+  # For sections that probe the trained models; not saved.
+  return {**results, 'states': states, 'ensemble': group}
+
+
+def by_rate(group: dict, variant: str) -> list[dict]:
+  """One row per rate: mean and std over seeds of train and test accuracy and the gap."""
+  rows = []
+  for rate in sorted({m['rate'] for m in group['members']}):
+    ms = [m for m in group['members'] if m['rate'] == rate]
+    train = np.array([m['train']['accuracy'] for m in ms])
+    test = np.array([m['test']['accuracy'] for m in ms])
+    ece = np.array([m['test']['ece'] for m in ms])
+    rows.append({'variant': variant, 'rate': rate, 'seeds': len(ms),
+                 **_stats('train_accuracy', train), **_stats('test_accuracy', test),
+                 **_stats('gap', train - test), **_stats('test_ece', ece)})
+  return rows
+
+
+def _stats(name: str, values: np.ndarray) -> dict:
+  return {name: float(values.mean()), f'{name}_std': float(values.std(ddof=1))
+          if len(values) > 1 else 0.0}
+
+
+def pm(row: dict, name: str, percent: bool = True) -> str:
+  """'mean +/- std' of a by_rate figure."""
+  scale, unit = (100, '%') if percent else (1, '')
+  return f"{row[name] * scale:.2f} ± {row[f'{name}_std'] * scale:.2f}{unit}"
+
+
+def rate_table(rows: list[dict]) -> str:
+  return report.markdown_table(
+      ['variant', 'rate', 'train accuracy', 'test accuracy', 'gap (train - test)', 'test ECE'],
+      [[r['variant'], r['rate'], pm(r, 'train_accuracy'), pm(r, 'test_accuracy'), pm(r, 'gap'),
+        pm(r, 'test_ece', percent=False)] for r in rows])
+
+
+def rate_plot(path: pathlib.Path, rows: list[dict], title: str) -> None:
+  """Test accuracy and generalisation gap against the rate, one line per variant, error bars
+  one standard deviation over seeds; the no-dropout baseline as a horizontal band."""
+  with report.figure(path, panels=2) as (fig, (acc_ax, gap_ax)):
+    for variant in dict.fromkeys(r['variant'] for r in rows):
+      rs = [r for r in rows if r['variant'] == variant]
+      for ax, name in ((acc_ax, 'test_accuracy'), (gap_ax, 'gap')):
+        if len(rs) == 1 and rs[0]['rate'] == 0:
+          mean, std = rs[0][name], rs[0][f'{name}_std']
+          ax.axhline(mean, color='k', lw=1, label=variant)
+          ax.axhspan(mean - std, mean + std, color='k', alpha=0.1)
+        else:
+          ax.errorbar([r['rate'] for r in rs], [r[name] for r in rs],
+                      yerr=[r[f'{name}_std'] for r in rs], marker='o', capsize=3, label=variant)
+    acc_ax.set(xlabel='dropout rate', ylabel='test accuracy', title=title)
+    gap_ax.set(xlabel='dropout rate', ylabel='train - test accuracy',
+               title='generalisation gap')
+    acc_ax.legend(fontsize=8)
+
+
+def best(rows: list[dict]) -> dict:
+  return max(rows, key=lambda r: r['test_accuracy'])
+
+
+def versus(row: dict, baseline: dict) -> str:
+  """How a row's test accuracy compares with the baseline's, in units of their spread."""
+  diff = row['test_accuracy'] - baseline['test_accuracy']
+  spread = np.hypot(row['test_accuracy_std'], baseline['test_accuracy_std'])
+  verdict = ('beyond' if abs(diff) > 2 * spread else 'within') + ' two standard deviations'
+  return f'{diff * 100:+.2f} points ({verdict} of the seed spread)'
