@@ -172,3 +172,64 @@ def test_dropout_masks_are_identical_on_1_and_8_devices():
     masks.append(np.asarray(jax.jit(mapped)(x)))
   np.testing.assert_array_equal(masks[0], masks[1])
   assert 0.4 < (masks[0] == 0).mean() < 0.6
+
+
+def test_lstm_reads_rows_and_dropout_is_off_in_test_mode():
+  model = build_model('lstm', {'hidden': 16, 'dropout': 0.5, 'dropout_kind': 'variational'}, 10)
+  x = jax.random.normal(jax.random.key(0), (4, 8, 8, 1))
+  variables = model.init(jax.random.key(1), x, train=False)
+  # One LSTM cell for the whole sequence (8 inputs + 16 recurrent -> 4 gates) and the output.
+  assert count_params(variables['params']) == 4 * 16 * (8 + 16 + 1) + 16 * 10 + 10
+  test = model.apply(variables, x, train=False)
+  assert test.shape == (4, 10)
+  for kind in ('naive', 'variational'):
+    plain = build_model('lstm', {'hidden': 16, 'dropout': 0.0, 'dropout_kind': kind}, 10)
+    np.testing.assert_allclose(plain.apply(variables, x, train=True), test, rtol=1e-6)
+    dropped = build_model('lstm', {'hidden': 16, 'dropout': 0.5, 'dropout_kind': kind}, 10)
+    train = dropped.apply(variables, x, train=True, rngs={'dropout': jax.random.key(2)})
+    assert np.abs(np.asarray(train) - np.asarray(test)).max() > 1e-3
+
+
+def test_variational_lstm_masks_the_recurrent_state_naive_does_not():
+  """With all-zero inputs, input dropout changes nothing: the hidden states then differ from
+  the test-mode ones only where h_{t-1} is dropped, i.e. for variational dropout alone."""
+  x = jnp.zeros((4, 6, 4, 1))
+  options = {'hidden': 8, 'dropout': 0.5}
+  variables = {'params': build_model('lstm', options, 3).init(jax.random.key(0), x,
+                                                              train=False)['params']}
+  # Nonzero biases, so that the state moves without any input.
+  variables = jax.tree_util.tree_map_with_path(
+      lambda path, v: v + 0.5 if 'bias' in jax.tree_util.keystr(path) else v, variables)
+
+  def hidden_states(kind, train):
+    model = build_model('lstm', {**options, 'dropout_kind': kind}, 3)
+    _, sown = model.apply(variables, x, train=train, rngs={'dropout': jax.random.key(1)},
+                          mutable=['activations'])
+    return np.asarray(sown['activations']['lstm_0_act'][0])  # B x T x H
+
+  test = hidden_states('naive', train=False)
+  np.testing.assert_allclose(hidden_states('naive', train=True), test, rtol=1e-6)
+  variational = hidden_states('variational', train=True)
+  np.testing.assert_allclose(variational[:, 0], test[:, 0], rtol=1e-6)  # h_0 = 0: no change
+  assert np.abs(variational[:, 1:] - test[:, 1:]).max() > 1e-3
+
+
+def test_resnet_stochastic_depth_is_per_example_and_off_in_test_mode():
+  x = jnp.tile(jax.random.normal(jax.random.key(0), (1, 8, 8, 1)), (16, 1, 1, 1))
+  model = build_model('resnet', {'depth': 8, 'stochastic_depth': 0.9}, 10)
+  variables = model.init(jax.random.key(1), x, train=False)
+  same = build_model('resnet', {'depth': 8}, 10)
+  np.testing.assert_array_equal(model.apply(variables, x, train=False),
+                                same.apply(variables, x, train=False))
+  train, _ = model.apply(variables, x, train=True, rngs={'dropout': jax.random.key(2)},
+                         mutable=['batch_stats'])
+  # Sixteen copies of one image: different branches dropped for different copies.
+  assert len({tuple(np.round(np.asarray(row), 4)) for row in train}) > 1
+
+
+def test_dropconnect_mlp_has_the_standard_mlp_parameters():
+  x = jnp.ones((2, 8, 8, 1))
+  shapes = {kind: jax.tree.map(jnp.shape, build_model(
+      'mlp', {'depth': 2, 'width': 16, 'dropout': 0.3, 'dropout_kind': kind}, 10).init(
+          jax.random.key(0), x, train=False)) for kind in ('standard', 'dropconnect')}
+  assert shapes['standard'] == shapes['dropconnect']

@@ -61,5 +61,6 @@ class LSTMClassifier(nn.Module):
       zeros = jnp.zeros((b, self.hidden), seq_BxTxD.dtype)
       mask_BxH = self.recurrent_mask((b, self.hidden), train)
       _, seq_BxTxD = scan(self.hidden, name=f'lstm_{layer}')((zeros, zeros), seq_BxTxD, mask_BxH)
+      self.sow('activations', f'lstm_{layer}_act', seq_BxTxD)  # h_1..h_T, for diagnostics
     last_BxH = Dropout(self.dropout, self.axis_name)(seq_BxTxD[:, -1], deterministic=not train)
     return nn.Dense(self.num_classes, name='output')(last_BxH)

@@ -50,7 +50,7 @@ class EnsembleConfig:
 
 class Ensemble:
 
-  def __init__(self, cfg: EnsembleConfig, dataset: Dataset, seeds, rates):
+  def __init__(self, cfg: EnsembleConfig, dataset: Dataset, seeds, rates, devices=None):
     if len(seeds) != len(rates) or not len(seeds):
       raise UserError('an ensemble needs one rate per seed, and at least one member')
     self.cfg, self.dataset = cfg, dataset
@@ -65,7 +65,7 @@ class Ensemble:
         axis_name=None, total_steps=self.total_steps)
     template = jax.eval_shape(lambda: self._variables_one(jnp.int32(0), jnp.float32(0)))
     self.tx = optim.make_optimizer(cfg.optim, self.total_steps, template['params'])
-    devices = jax.local_devices()
+    devices = list(devices or jax.local_devices())
     devices = devices if len(seeds) % len(devices) == 0 else devices[:1]
     mesh = Mesh(np.array(devices), ('members',))
     self.members = NamedSharding(mesh, P('members'))

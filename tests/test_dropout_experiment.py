@@ -1,0 +1,98 @@
+"""The dropout experiment: every section's report, results, resume and bad input."""
+import json
+
+import pytest
+
+from experiments import cli
+from experiments.dropout import SECTIONS, get_config, groups, quick, validate
+
+TINY = ['seeds=2',
+        'mlp_variants.rates=(0.5,)', 'mlp_variants.train_examples=100', 'mlp_variants.width=16',
+        'mlp_variants.epochs=2',
+        'cnn_variants.train_examples=100', 'cnn_variants.epochs=1', 'cnn_variants.channels=4,8',
+        'cnn_variants.dense=(8,)',
+        'lstm_variants.train_examples=100', 'lstm_variants.hidden=8', 'lstm_variants.epochs=1',
+        'stochastic_depth.train_examples=100', 'stochastic_depth.epochs=2',
+        'stochastic_depth.chunk_epochs=1',
+        'mc_dropout.rate=0.5', 'mc_dropout.samples=1,3']
+GROUPS = ['cnn_dropblock', 'cnn_spatial', 'cnn_standard', 'lstm_naive', 'lstm_variational',
+          'mlp_alpha', 'mlp_dropconnect', 'mlp_gaussian', 'mlp_standard', 'resnet8']
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('dropout')
+  assert cli.main(['run', 'dropout', '--quick', '--workdir', str(workdir), *TINY]) == 0
+  return workdir
+
+
+def test_report_has_every_section_with_mean_and_std_tables(tiny_run):
+  report = (tiny_run / 'report.md').read_text()
+  for number, module in enumerate(SECTIONS.values(), 1):
+    assert f'## {number}. {module.TITLE}' in report
+    assert (tiny_run / f'{next(k for k, v in SECTIONS.items() if v is module)}.png').stat(
+        ).st_size > 1000
+  assert report.count('**Conclusion.**') == len(SECTIONS)
+  assert report.count(' ± ') > 40
+  assert '| none | 0 |' in report  # the baseline rides in the standard group at rate 0
+  assert 'vmapped batch ran in' in report
+  assert sorted(p.name for p in (tiny_run / 'runs').iterdir()) == GROUPS
+
+
+def test_results_hold_every_member_and_figure(tiny_run):
+  results = json.loads((tiny_run / 'results.json').read_text())
+  assert set(results['headline']) == set(SECTIONS)
+  mlp = results['sections']['mlp_variants']
+  variants = [r['variant'] for r in mlp['rows']]
+  assert variants[0] == 'none' and set(variants) == {'none', 'standard', 'gaussian',
+                                                    'dropconnect', 'alpha'}
+  assert all(r['seeds'] == 2 for r in mlp['rows'])
+  assert {'vmapped', 'one_at_a_time'} <= set(mlp['vmap'])
+  group = json.loads((tiny_run / 'runs' / 'mlp_standard' / 'results.json').read_text())
+  assert [(m['seed'], m['rate']) for m in group['members']] == [(0, 0.0), (1, 0.0), (0, 0.5),
+                                                                 (1, 0.5)]
+  depth = results['sections']['stochastic_depth']
+  assert len(depth['curve_steps']) == 2 and set(depth['test_error_curves']) == {'0.0', '0.5'}
+  mc = results['sections']['mc_dropout']['members']
+  assert len(mc) == 2 and set(mc[0]['mc']) == {'1', '3'}
+
+
+def test_rerun_reuses_sections_and_groups(tiny_run, capsys):
+  (tiny_run / 'sections' / 'lstm_variants.json').unlink()  # as if killed in that section
+  assert cli.main(['run', 'dropout', '--quick', '--workdir', str(tiny_run), *TINY]) == 0
+  out = capsys.readouterr().out
+  assert out.count('measured before, reusing') == len(SECTIONS) - 1
+  assert 'lstm_naive: finished before, reusing' in out
+
+
+def test_groups_plan_puts_none_in_the_carrier_group():
+  plan = groups.plan(('none', 'standard', 'alpha'), (0.1, 0.5), 'standard',
+                     own_baseline=('alpha',))
+  assert plan == {'standard': (0.0, 0.1, 0.5), 'alpha': (0.0, 0.1, 0.5)}
+  assert groups.plan(('none',), (0.3,), 'naive') == {'naive': (0.0,)}
+
+
+def test_quick_and_full_presets_are_valid():
+  config = get_config()
+  validate(config)
+  quick(config)
+  validate(config)
+
+
+@pytest.mark.parametrize('override,message', [
+    ('mlp_variants.rates=(0.1,1.0)', 'mlp_variants.rates'),
+    ('mlp_variants.variants=(none,maxout)', 'mlp_variants.variants'),
+    ('cnn_variants.variants=(pixel,)', 'cnn_variants.variants'),
+    ('lstm_variants.rates=(-0.1,)', 'lstm_variants.rates'),
+    ('mc_dropout.rate=0.2', 'mc_dropout.rate'),
+    ('mc_dropout.variant=none', 'mc_dropout.variant'),
+    ('stochastic_depth.depth=21', '6n+2'),
+    ('seeds=0', 'seeds'),
+    ('sections=mlp_variants,everything', 'sections='),
+    ('cnn_variants.learning_rate=0', 'cnn_variants.learning_rate'),
+])
+def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):
+  assert cli.main(['run', 'dropout', '--workdir', str(tmp_path / 'w'), override]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith('error: ') and message in err and err.count('\n') == 1
+  assert not (tmp_path / 'w').exists()

@@ -1,0 +1,118 @@
+"""The ensemble trainer (research/train/ensemble.py): a member is exactly a `train` run with
+its seed and rate; batching, device count and interruption change nothing."""
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import train
+from research import optim
+from research.data import load_dataset, pipeline
+from research.errors import UserError
+from research.train import checkpoint, ensemble, loop, metrics_log, state as state_lib
+
+MLP = dict(depth=2, width=32, activation='relu', weight_init='he', norm='none', skip='none',
+           dropout_kind='standard')
+CFG = ensemble.EnsembleConfig(model='mlp', options=MLP, rate_field='dropout', epochs=2,
+                              batch_size=64, optim=optim.OptimConfig(name='adam',
+                                                                     learning_rate=1e-3))
+
+
+@pytest.fixture(scope='module')
+def digits():
+  return load_dataset('digits')
+
+
+def params_of(states, k):
+  return jax.tree.map(np.asarray, ensemble.member(states, k).params)
+
+
+def test_a_member_is_the_train_run_with_its_seed_and_rate(digits, tmp_path):
+  group = ensemble.Ensemble(CFG, digits, [3, 5], [0.0, 0.4], devices=jax.devices()[:1])
+  states = group.train(tmp_path / 'ensemble', {}, {})
+  config = train.get_config()
+  with config.unlocked():
+    config.seed, config.batch_size, config.num_devices = 5, 64, 1
+    config.steps = group.total_steps
+    config.log_every = config.eval_every = config.checkpoint_every = config.steps
+    config.mlp.update({**MLP, 'width': 32, 'dropout': 0.4})
+  run = loop.train_and_evaluate(config, tmp_path / 'train', digits, {})
+  ckpt = checkpoint.Checkpointer(tmp_path / 'train' / 'checkpoints')
+  backend, host_state = loop.build_backend(config, digits, jax.devices()[:1])
+  restored, _, _ = ckpt.restore(ckpt.latest_step(), checkpoint.abstract(host_state))
+  ckpt.close()
+  # Same initialisation, batches, dropout masks and updates: equal up to float rounding
+  # (vmap and scan may order the arithmetic differently from the train loop).
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
+               params_of(states, 1), jax.tree.map(np.asarray, restored.params))
+  test = group.evaluate(states, 'test')[1]
+  assert test['log_loss'] == pytest.approx(run['test']['log_loss'], rel=1e-4)
+
+
+def test_vmapped_and_one_at_a_time_give_the_same_members(digits):
+  seeds, rates = [0, 1, 2], [0.0, 0.2, 0.5]
+  results = []
+  for vmap_members in (0, 1, 2):
+    group = ensemble.Ensemble(dataclasses.replace(CFG, vmap_members=vmap_members), digits,
+                              seeds, rates)
+    states, _, _ = group.init()
+    results.append(group.evaluate(group._train_epochs(states, group.seeds, group.rates,
+                                                      _train_data(group), 0, 2)[0], 'test'))
+  for other in results[1:]:
+    for a, b in zip(results[0], other):
+      assert a['log_loss'] == pytest.approx(b['log_loss'], rel=1e-5)
+
+
+def _train_data(group):
+  return jax.device_put(pipeline.split_arrays(group.dataset, 'train'), group.replicated)
+
+
+def test_members_on_1_and_8_devices_agree(digits):
+  seeds, rates = list(range(8)), [0.1 * (k % 4) for k in range(8)]
+  fingerprints = []
+  for devices in (jax.devices()[:1], jax.devices()[:8]):
+    group = ensemble.Ensemble(CFG, digits, seeds, rates, devices=devices)
+    assert len(group.members.mesh.devices.flat) == len(devices)
+    states, _, _ = group.init()
+    states, _ = group._train_epochs(states, group.seeds, group.rates, _train_data(group), 0, 1)
+    fingerprints.append([params_of(states, k) for k in range(8)])
+  for a, b in zip(*fingerprints):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
+
+
+def test_an_interrupted_ensemble_resumes_bit_identically(digits, tmp_path, monkeypatch):
+  cfg = dataclasses.replace(CFG, epochs=4, chunk_epochs=2)
+  seeds, rates = [0, 1], [0.0, 0.3]
+  whole = ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'whole', {'a': 1}, {})
+
+  class Preempted(Exception):
+    pass
+
+  save = checkpoint.Checkpointer.save
+
+  def save_then_die(self, *args):
+    save(self, *args)
+    self._manager.wait_until_finished()
+    raise Preempted
+
+  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_then_die)
+  with pytest.raises(Preempted):
+    ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'cut', {'a': 1}, {})
+  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save)
+  assert (tmp_path / 'cut' / 'checkpoints').exists()
+  resumed = ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'cut', {'a': 1}, {})
+  for k in range(2):
+    assert state_lib.fingerprint(ensemble.member(resumed, k)) == \
+        state_lib.fingerprint(ensemble.member(whole, k))
+  steps = [r['step'] for r in metrics_log.read_records(tmp_path / 'cut') if r['split'] == 'train']
+  assert steps == sorted(set(steps)) and len(steps) == 4  # one record per epoch, none twice
+  with pytest.raises(UserError, match='different config'):
+    ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'cut', {'a': 2}, {})
+
+
+def test_bad_ensembles_are_clear_errors(digits):
+  with pytest.raises(UserError, match='one rate per seed'):
+    ensemble.Ensemble(CFG, digits, [0, 1], [0.1])
+  with pytest.raises(UserError, match='larger than'):
+    ensemble.Ensemble(dataclasses.replace(CFG, batch_size=5000), digits, [0], [0.1])
