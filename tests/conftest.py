@@ -1,12 +1,20 @@
 """Eight CPU devices for every test: multi-device code is tested on the host platform.
 
 XLA reads the flag once, when JAX initialises its backend, so it is set here before any test
-module imports JAX.
+module imports JAX; likewise the compilation cache below.
 """
 import os
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
+
+# One JAX compilation cache per test session, inherited by the xdist workers and by every
+# subprocess: a program that several tests compile (the same model, the same run) is compiled
+# once. It starts empty, so a clean run still pays every first compile.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  import tempfile
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='research-jax-cache-')
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.3'
 
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402

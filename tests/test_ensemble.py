@@ -16,7 +16,8 @@ MLP = dict(depth=2, width=32, activation='relu', weight_init='he', norm='none', 
            dropout_kind='standard')
 CFG = ensemble.EnsembleConfig(model='mlp', options=MLP, rate_field='dropout', epochs=2,
                               batch_size=64, optim=optim.OptimConfig(name='adam',
-                                                                     learning_rate=1e-3))
+                                                                     learning_rate=1e-3),
+                              fast_compile=True)
 
 
 @pytest.fixture(scope='module')
@@ -53,12 +54,12 @@ def test_a_member_is_the_train_run_with_its_seed_and_rate(digits, tmp_path):
 def test_vmapped_and_one_at_a_time_give_the_same_members(digits):
   seeds, rates = [0, 1, 2], [0.0, 0.2, 0.5]
   results = []
-  for vmap_members in (0, 1, 2):
+  for vmap_members in (0, 2):  # all at once; in batches of 2 with a remainder of 1
     group = ensemble.Ensemble(dataclasses.replace(CFG, vmap_members=vmap_members), digits,
                               seeds, rates)
     states, _, _ = group.init()
     results.append(group.evaluate(group._train_epochs(states, group.seeds, group.rates,
-                                                      _train_data(group), 0, 2)[0], 'test'))
+                                                      _train_data(group), 0, 1)[0], 'test'))
   for other in results[1:]:
     for a, b in zip(results[0], other):
       assert a['log_loss'] == pytest.approx(b['log_loss'], rel=1e-5)

@@ -5,8 +5,8 @@ sections, each with a table (mean ± std over seeds), a plot and a conclusion in
 unit dropout and its variants on an MLP, dropout on convolutional features, dropout in an
 LSTM, stochastic depth in a ResNet, and Monte Carlo dropout's calibration.
 
-Seeds and rates of one model are independent runs trained together as one vmapped program
-(research/train/ensemble.py), in WORKDIR/runs/GROUP with checkpoints; finished sections are
+Seeds and rates of one model are independent runs trained together as one compiled program,
+vmapped in batches (research/train/ensemble.py), in WORKDIR/runs/GROUP with checkpoints; finished sections are
 kept under sections/, so an interrupted experiment resumes where it stopped.
 """
 import functools
