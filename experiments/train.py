@@ -7,6 +7,7 @@ import pathlib
 
 import ml_collections
 
+from experiments import checks
 from research import losses, optim, report
 from research.data import NAMES as DATASETS
 from research.data import load_dataset
@@ -65,70 +66,54 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.steps, c.log_every, c.eval_every, c.checkpoint_every = 600, 50, 50, 200
 
 
-def _choice(key: str, value: str, allowed) -> None:
-  if value not in allowed:
-    raise UserError(f'{key}={value!r} is not allowed; choose one of {", ".join(allowed)}')
-
-
-def _at_least(key: str, value, low) -> None:
-  if value < low:
-    raise UserError(f'{key}={value} is out of range: must be at least {low}')
-
-
-def _rate(key: str, value: float) -> None:
-  if not 0.0 <= value < 1.0:
-    raise UserError(f'{key}={value} is out of range: must be in [0, 1)')
-
-
 def validate(c: ml_collections.ConfigDict) -> None:
   """Every check that needs no data or devices, so mistakes fail in milliseconds."""
-  _choice('model', c.model, MODELS)
-  _choice('data', c.data, DATASETS)
-  _choice('backend', c.backend, parallel.BACKENDS)
+  checks.choice('model', c.model, MODELS)
+  checks.choice('data', c.data, DATASETS)
+  checks.choice('backend', c.backend, parallel.BACKENDS)
   for key in ('steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
               'checkpoint_every', 'keep_checkpoints'):
-    _at_least(key, c[key], 1)
-  _at_least('num_devices', c.num_devices, 0)
-  _at_least('diagnostics_every', c.diagnostics_every, 0)
-  _at_least('diagnostics_batch', c.diagnostics_batch, 1)
-  _at_least('seed', c.seed, 0)
+    checks.at_least(key, c[key], 1)
+  checks.at_least('num_devices', c.num_devices, 0)
+  checks.at_least('diagnostics_every', c.diagnostics_every, 0)
+  checks.at_least('diagnostics_batch', c.diagnostics_batch, 1)
+  checks.at_least('seed', c.seed, 0)
   for group in ('mlp', 'cnn', 'resnet'):
     g = c[group]
-    _choice(f'{group}.activation', g.activation, ACTIVATIONS)
-    _choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
-    _choice(f'{group}.norm', g.norm, NORMS)
+    checks.choice(f'{group}.activation', g.activation, ACTIVATIONS)
+    checks.choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
+    checks.choice(f'{group}.norm', g.norm, NORMS)
   for key in ('mlp.dropout', 'cnn.dropout', 'cnn.conv_dropout', 'lstm.dropout',
               'resnet.stochastic_depth'):
     group, name = key.split('.')
-    _rate(key, c[group][name])
-  _choice('mlp.skip', c.mlp.skip, SKIPS)
-  _choice('mlp.dropout_kind', c.mlp.dropout_kind, mlp.DROPOUTS)
-  _choice('cnn.conv_dropout_kind', c.cnn.conv_dropout_kind, cnn.CONV_DROPOUTS)
-  _choice('lstm.dropout_kind', c.lstm.dropout_kind, lstm.DROPOUTS)
-  _choice('resnet.block', c.resnet.block, BLOCKS)
+    checks.rate(key, c[group][name])
+  checks.choice('mlp.skip', c.mlp.skip, SKIPS)
+  checks.choice('mlp.dropout_kind', c.mlp.dropout_kind, mlp.DROPOUTS)
+  checks.choice('cnn.conv_dropout_kind', c.cnn.conv_dropout_kind, cnn.CONV_DROPOUTS)
+  checks.choice('lstm.dropout_kind', c.lstm.dropout_kind, lstm.DROPOUTS)
+  checks.choice('resnet.block', c.resnet.block, BLOCKS)
   if c.resnet.stochastic_depth and c.resnet.block != 'residual':
     raise UserError('resnet.stochastic_depth drops residual branches: it needs '
                     'resnet.block=residual')
   for key in ('cnn.dropblock_size', 'lstm.hidden', 'lstm.layers'):
     group, name = key.split('.')
-    _at_least(key, c[group][name], 1)
+    checks.at_least(key, c[group][name], 1)
   blocks_per_stage(c.resnet.depth)
-  _at_least('mlp.depth', c.mlp.depth, 1)
-  _at_least('mlp.width', c.mlp.width, 1)
-  _choice('cnn.pool', c.cnn.pool, POOLS)
+  checks.at_least('mlp.depth', c.mlp.depth, 1)
+  checks.at_least('mlp.width', c.mlp.width, 1)
+  checks.choice('cnn.pool', c.cnn.pool, POOLS)
   for n in (*c.cnn.channels, *c.cnn.dense, c.cnn.kernel_size):
     if not isinstance(n, int) or n < 1:
       raise UserError('cnn.channels, cnn.dense and cnn.kernel_size take positive integers')
-  _choice('optim.name', c.optim.name, optim.OPTIMIZERS)
-  _choice('optim.schedule', c.optim.schedule, optim.SCHEDULES)
-  if not c.optim.learning_rate > 0:
-    raise UserError(f'optim.learning_rate={c.optim.learning_rate} is out of range: must be > 0')
+  checks.choice('optim.name', c.optim.name, optim.OPTIMIZERS)
+  checks.choice('optim.schedule', c.optim.schedule, optim.SCHEDULES)
+  checks.greater_than_zero('optim.learning_rate', c.optim.learning_rate)
   for key in ('weight_decay', 'grad_clip', 'warmup_steps'):
-    _at_least(f'optim.{key}', c.optim[key], 0)
-  _choice('loss.name', c.loss.name, losses.NAMES)
-  _rate('loss.label_smoothing', c.loss.label_smoothing)
+    checks.at_least(f'optim.{key}', c.optim[key], 0)
+  checks.choice('loss.name', c.loss.name, losses.NAMES)
+  checks.rate('loss.label_smoothing', c.loss.label_smoothing)
   for key in ('translate', 'rotate', 'scale', 'brightness', 'contrast', 'noise'):
-    _at_least(f'augment.{key}', c.augment[key], 0)
+    checks.at_least(f'augment.{key}', c.augment[key], 0)
 
 
 def _write_report(workdir: pathlib.Path, config, results: dict) -> None:

@@ -15,7 +15,7 @@ import types
 
 import ml_collections
 
-from experiments import sections
+from experiments import checks, sections
 from experiments.dropout import (cnn_variants, lstm_variants, mc_dropout, mlp_variants,
                                  stochastic_depth)
 from research.data import NAMES as DATASETS
@@ -74,52 +74,36 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.lstm_variants.update(dict(rates=(0.3,), train_examples=400, hidden=32, epochs=50,
                               batch_size=50, learning_rate=5e-3, chunk_epochs=0,
                               vmap_members=1))
-  c.stochastic_depth.update(dict(data='digits', depth=8, train_examples=200, epochs=8,
+  c.stochastic_depth.update(dict(data='digits', depth=8, train_examples=150, epochs=8,
                                  batch_size=50, flip=False, translate=1, chunk_epochs=4,
                                  vmap_members=1))
   c.mc_dropout.samples = (1, 2, 5, 10, 20, 50)
 
 
-def _subset(key: str, values, allowed) -> None:
-  if not values or any(v not in allowed for v in values):
-    raise UserError(f'{key}={values!r} is not allowed; choose from {", ".join(allowed)}')
-
-
-def _positive(key: str, value) -> None:
-  if type(value) is not int or value < 1:
-    raise UserError(f'{key}={value!r} is not allowed; it takes a positive integer')
-
-
-def _rates(key: str, values) -> None:
-  if not values or any(not isinstance(v, (int, float)) or not 0 <= v < 1 for v in values):
-    raise UserError(f'{key}={values!r} is out of range: rates must be in [0, 1)')
-
-
 def validate(c: ml_collections.ConfigDict) -> None:
-  _subset('sections', c.sections, SECTIONS)
-  _positive('seeds', c.seeds)
+  checks.subset('sections', c.sections, SECTIONS)
+  checks.positive('seeds', c.seeds)
   for key, value in (('data', c.data), ('cnn_variants.data', c.cnn_variants.data),
                      ('stochastic_depth.data', c.stochastic_depth.data)):
-    _subset(key, (value,), DATASETS)
+    checks.subset(key, (value,), DATASETS)
   m, n, r, s, mc = (c.mlp_variants, c.cnn_variants, c.lstm_variants, c.stochastic_depth,
                     c.mc_dropout)
-  _subset('mlp_variants.variants', m.variants, mlp_variants.VARIANTS)
-  _subset('cnn_variants.variants', n.variants, cnn_variants.VARIANTS)
-  _subset('lstm_variants.variants', r.variants, lstm_variants.VARIANTS)
+  checks.subset('mlp_variants.variants', m.variants, mlp_variants.VARIANTS)
+  checks.subset('cnn_variants.variants', n.variants, cnn_variants.VARIANTS)
+  checks.subset('lstm_variants.variants', r.variants, lstm_variants.VARIANTS)
   for group in ('mlp_variants', 'cnn_variants', 'lstm_variants', 'stochastic_depth'):
-    _rates(f'{group}.rates', c[group].rates)
+    checks.rates(f'{group}.rates', c[group].rates)
     for key in ('epochs', 'batch_size'):
-      _positive(f'{group}.{key}', c[group][key])
+      checks.positive(f'{group}.{key}', c[group][key])
     for key in ('train_examples', 'chunk_epochs', 'vmap_members'):
       if type(c[group][key]) is not int or c[group][key] < 0:
         raise UserError(f'{group}.{key}={c[group][key]!r} must be a whole number >= 0')
-    if not c[group].learning_rate > 0:
-      raise UserError(f'{group}.learning_rate={c[group].learning_rate} must be > 0')
+    checks.greater_than_zero(f'{group}.learning_rate', c[group].learning_rate)
   for key, value in (('mlp_variants.depth', m.depth), ('mlp_variants.width', m.width),
                      ('cnn_variants.dropblock_size', n.dropblock_size),
                      ('lstm_variants.hidden', r.hidden), ('lstm_variants.layers', r.layers),
                      *(('cnn_variants.channels', v) for v in (*n.channels, *n.dense))):
-    _positive(key, value)
+    checks.positive(key, value)
   blocks_per_stage(s.depth)
   if mc.variant == 'none' or mc.variant not in m.variants:
     raise UserError(f'mc_dropout.variant={mc.variant!r} must be one of the dropout variants of '
@@ -127,8 +111,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   if mc.rate not in m.rates:
     raise UserError(f'mc_dropout.rate={mc.rate} must be one of mlp_variants.rates '
                     f'{tuple(m.rates)}: it evaluates those trained networks')
-  if not mc.samples or any(type(t) is not int or t < 1 for t in mc.samples):
-    raise UserError(f'mc_dropout.samples={mc.samples!r} takes positive integers')
+  checks.positive_ints('mc_dropout.samples', mc.samples)
 
 
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:

@@ -30,12 +30,10 @@ def ensemble_config(cfg, variant: str, fast_compile: bool) -> ensemble.EnsembleC
 def measure(cfg, context) -> dict:
   dataset = groups.subset(context.load(cfg.data, cfg.data_dir), cfg.train_examples,
                           context.config.seed)
-  rows = []
-  for variant, rates in groups.plan(cfg.variants, cfg.rates, 'standard').items():
-    ecfg = ensemble_config(cfg, variant, context.config.fast_compile)
-    group = groups.train_group(f'cnn_{variant}', ecfg, dataset, rates, context)
-    rows += groups.rows(group, variant, 'standard', cfg.variants)
-  rows.sort(key=lambda r: r['variant'] != 'none')
+  rows, _ = groups.train_variants(
+      'cnn', groups.plan(cfg.variants, cfg.rates, 'standard'),
+      lambda v: ensemble_config(cfg, v, context.config.fast_compile), dataset, context,
+      'standard', cfg.variants)
   return {'data': dataset.name, 'train_examples': len(dataset.train_labels),
           'channels': list(cfg.channels), 'epochs': cfg.epochs,
           'dropblock_size': cfg.dropblock_size, 'rows': rows}

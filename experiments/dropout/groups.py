@@ -48,7 +48,7 @@ def plan(variants, rates, carrier: str, own_baseline=()) -> dict[str, tuple]:
   return {v: tuple(sorted(r)) for v, r in groups.items()}
 
 
-def rows(group: dict, variant: str, carrier: str, variants) -> list[dict]:
+def labelled_rows(group: dict, variant: str, carrier: str, variants) -> list[dict]:
   """by_rate rows of one group, the carrier's rate 0 labelled 'none' (and only the rates asked
   for: the carrier may be in the plan for the sake of 'none' alone)."""
   out = []
@@ -58,6 +58,18 @@ def rows(group: dict, variant: str, carrier: str, variants) -> list[dict]:
     elif variant in variants:
       out.append(row)
   return out
+
+
+def train_variants(prefix: str, variant_rates: dict, make_config, dataset: Dataset, context,
+                   carrier: str, variants) -> tuple[list[dict], dict]:
+  """Trains every group of a plan; the by-rate rows ('none' first) and each group's results."""
+  rows, trained = [], {}
+  for variant, rates in variant_rates.items():
+    trained[variant] = train_group(f'{prefix}_{variant}', make_config(variant), dataset, rates,
+                                   context)
+    rows += labelled_rows(trained[variant], variant, carrier, variants)
+  rows.sort(key=lambda r: r['variant'] != 'none')
+  return rows, trained
 
 
 def members(rates, seeds: int, base_seed: int) -> tuple[list[int], list[float]]:

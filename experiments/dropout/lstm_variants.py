@@ -30,12 +30,10 @@ def ensemble_config(cfg, variant: str, fast_compile: bool) -> ensemble.EnsembleC
 
 def measure(cfg, context) -> dict:
   dataset = groups.subset(context.dataset, cfg.train_examples, context.config.seed)
-  rows = []
-  for variant, rates in groups.plan(cfg.variants, cfg.rates, 'naive').items():
-    ecfg = ensemble_config(cfg, variant, context.config.fast_compile)
-    group = groups.train_group(f'lstm_{variant}', ecfg, dataset, rates, context)
-    rows += groups.rows(group, variant, 'naive', cfg.variants)
-  rows.sort(key=lambda r: r['variant'] != 'none')
+  rows, _ = groups.train_variants(
+      'lstm', groups.plan(cfg.variants, cfg.rates, 'naive'),
+      lambda v: ensemble_config(cfg, v, context.config.fast_compile), dataset, context,
+      'naive', cfg.variants)
   return {'data': dataset.name, 'train_examples': len(dataset.train_labels),
           'hidden': cfg.hidden, 'layers': cfg.layers, 'epochs': cfg.epochs,
           'sequence': list(dataset.image_shape), 'rows': rows}

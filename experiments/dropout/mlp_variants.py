@@ -56,12 +56,9 @@ def time_vmap(cfg, dataset, context, trained: dict) -> dict:
 
 def measure(cfg, context) -> dict:
   dataset = groups.subset(context.dataset, cfg.train_examples, context.config.seed)
-  rows, trained = [], {}
-  for variant, rates in plan(cfg).items():
-    ecfg = ensemble_config(cfg, variant, context.config.fast_compile)
-    trained[variant] = groups.train_group(f'mlp_{variant}', ecfg, dataset, rates, context)
-    rows += groups.rows(trained[variant], variant, 'standard', cfg.variants)
-  rows.sort(key=lambda r: r['variant'] != 'none')
+  rows, trained = groups.train_variants(
+      'mlp', plan(cfg), lambda v: ensemble_config(cfg, v, context.config.fast_compile), dataset,
+      context, 'standard', cfg.variants)
   return {'data': dataset.name, 'train_examples': len(dataset.train_labels),
           'test_examples': len(dataset.test_labels), 'depth': cfg.depth, 'width': cfg.width,
           'epochs': cfg.epochs, 'rows': rows,

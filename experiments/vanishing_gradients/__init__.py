@@ -16,7 +16,7 @@ import types
 import jax
 import ml_collections
 
-from experiments import sections
+from experiments import checks, sections
 from experiments.vanishing_gradients import (depth_training, init_profiles, normalisation,
                                              resnet_cifar)
 from research.data import NAMES as DATASETS
@@ -79,47 +79,35 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.resnet_cifar.checkpoint_every = 150
 
 
-def _subset(key: str, values, allowed) -> None:
-  if not values or any(v not in allowed for v in values):
-    raise UserError(f'{key}={values!r} is not allowed; choose from {", ".join(allowed)}')
-
-
-def _positive(key: str, values) -> None:
-  if not values or not all(type(v) is int and v >= 1 for v in values):
-    raise UserError(f'{key}={values!r} is not allowed; it takes positive integers')
-
-
 def validate(c: ml_collections.ConfigDict) -> None:
-  _subset('sections', c.sections, SECTIONS)
-  _subset('data', (c.data,), DATASETS)
-  _subset('resnet_cifar.data', (c.resnet_cifar.data,), DATASETS)
+  checks.subset('sections', c.sections, SECTIONS)
+  checks.subset('data', (c.data,), DATASETS)
+  checks.subset('resnet_cifar.data', (c.resnet_cifar.data,), DATASETS)
   p, t, n, r = c.init_profiles, c.depth_training, c.normalisation, c.resnet_cifar
-  _positive('init_profiles.depths', p.depths)
-  _subset('init_profiles.activations', p.activations, ACTIVATIONS)
-  _subset('init_profiles.inits', p.inits, INITIALIZERS)
-  _subset('init_profiles.skips', p.skips, SKIPS)
-  _positive('depth_training.depths', t.depths)
-  _subset('depth_training.skips', t.skips, SKIPS)
-  _subset('depth_training.activation', (t.activation,), ACTIVATIONS)
-  _subset('depth_training.weight_init', (t.weight_init,), INITIALIZERS)
-  _positive('normalisation.depths', n.depths)
-  _subset('normalisation.skips', n.skips, SKIPS)
-  _subset('normalisation.norms', n.norms, NORMS)
-  _subset('resnet_cifar.blocks', r.blocks, BLOCKS)
-  _positive('resnet_cifar.depths', r.depths)
+  checks.positive_ints('init_profiles.depths', p.depths)
+  checks.subset('init_profiles.activations', p.activations, ACTIVATIONS)
+  checks.subset('init_profiles.inits', p.inits, INITIALIZERS)
+  checks.subset('init_profiles.skips', p.skips, SKIPS)
+  checks.positive_ints('depth_training.depths', t.depths)
+  checks.subset('depth_training.skips', t.skips, SKIPS)
+  checks.subset('depth_training.activation', (t.activation,), ACTIVATIONS)
+  checks.subset('depth_training.weight_init', (t.weight_init,), INITIALIZERS)
+  checks.positive_ints('normalisation.depths', n.depths)
+  checks.subset('normalisation.skips', n.skips, SKIPS)
+  checks.subset('normalisation.norms', n.norms, NORMS)
+  checks.subset('resnet_cifar.blocks', r.blocks, BLOCKS)
+  checks.positive_ints('resnet_cifar.depths', r.depths)
   for depth in r.depths:
     blocks_per_stage(depth)
   for key, value in (('init_profiles.width', p.width), ('init_profiles.batch', p.batch),
                      ('depth_training.width', t.width), ('depth_training.steps', t.steps),
                      ('depth_training.batch_size', t.batch_size),
                      ('resnet_cifar.steps', r.steps), ('resnet_cifar.batch_size', r.batch_size)):
-    _positive(key, (value,))
+    checks.positive_ints(key, (value,))
   if t.diagnostics_every < 1:
     raise UserError('depth_training.diagnostics_every must be at least 1')
-  for key, value in (('depth_training.learning_rate', t.learning_rate),
-                     ('resnet_cifar.learning_rate', r.learning_rate)):
-    if not value > 0:
-      raise UserError(f'{key}={value} is out of range: must be > 0')
+  checks.greater_than_zero('depth_training.learning_rate', t.learning_rate)
+  checks.greater_than_zero('resnet_cifar.learning_rate', r.learning_rate)
 
 
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:

@@ -45,63 +45,59 @@ def _inverted(module, x, rate, axis_name, shared_axes=()):
   return jnp.where(mask, x / keep, jnp.zeros_like(x))
 
 
-class Dropout(nn.Module):
-  """Inverted dropout: zero each unit with probability `rate`, scale the rest by 1/(1-rate),
-  so the expected activation is unchanged and nothing needs rescaling at test time."""
+class _MaskedDropout(nn.Module):
+  """What the per-example kinds share: `rate`, `axis_name`, and the identity when off;
+  `drop(x)` is the kind's random transform."""
   rate: float
   axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
-    if is_off(self.rate, deterministic):
-      return x
+    return x if is_off(self.rate, deterministic) else self.drop(x)
+
+  def drop(self, x: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
+
+class Dropout(_MaskedDropout):
+  """Inverted dropout: zero each unit with probability `rate`, scale the rest by 1/(1-rate),
+  so the expected activation is unchanged and nothing needs rescaling at test time."""
+
+  def drop(self, x):
     return _inverted(self, x, self.rate, self.axis_name)
 
 
-class ClassicDropout(nn.Module):
+class ClassicDropout(_MaskedDropout):
   """Dropout as first published (Srivastava et al. 2014): zero units in training without
   rescaling, and multiply by the keep probability at test time. Same expectations as inverted
   dropout; the scaling just moves from training to testing."""
-  rate: float
-  axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
     check_rate(self.rate)
+    return x * (1.0 - self.rate) if deterministic else super().__call__(x, deterministic)
+
+  def drop(self, x):
     keep = 1.0 - self.rate
-    if deterministic:
-      return x * keep
-    if is_off(self.rate, deterministic):
-      return x
     mask = example_draws(self, lambda k, s: jax.random.bernoulli(k, keep, s), x, self.axis_name)
     return jnp.where(mask, x, jnp.zeros_like(x))
 
 
-class GaussianDropout(nn.Module):
+class GaussianDropout(_MaskedDropout):
   """Multiplicative noise N(1, rate/(1-rate)): the variance of inverted Bernoulli dropout at
   the same rate, without zeros (Srivastava et al. 2014, section 10)."""
-  rate: float
-  axis_name: str | None = None
 
-  @nn.compact
-  def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
-    if is_off(self.rate, deterministic):
-      return x
+  def drop(self, x):
     std = jnp.sqrt(self.rate / (1.0 - self.rate))
     noise = example_draws(self, lambda k, s: jax.random.normal(k, s, x.dtype), x, self.axis_name)
     return x * (1.0 + std * noise)
 
 
-class AlphaDropout(nn.Module):
+class AlphaDropout(_MaskedDropout):
   """Dropout for SELU networks (Klambauer et al. 2017): dropped units take SELU's saturation
   value, then an affine map restores zero mean and unit variance for normalised inputs."""
-  rate: float
-  axis_name: str | None = None
 
-  @nn.compact
-  def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
-    if is_off(self.rate, deterministic):
-      return x
+  def drop(self, x):
     keep, alpha = 1.0 - self.rate, SELU_SATURATION
     a = (keep + alpha ** 2 * keep * self.rate) ** -0.5
     b = -a * self.rate * alpha
@@ -109,43 +105,28 @@ class AlphaDropout(nn.Module):
     return a * jnp.where(mask, x, alpha) + b
 
 
-class SpatialDropout(nn.Module):
+class SpatialDropout(_MaskedDropout):
   """Drops whole feature maps (Tompson et al. 2015): one draw per example and channel of an
   NHWC array, shared over height and width, since neighbouring pixels are strongly correlated
   and dropping them one by one barely removes any information."""
-  rate: float
-  axis_name: str | None = None
 
-  @nn.compact
-  def __call__(self, x_BxHxWxC: jax.Array, deterministic: bool) -> jax.Array:
-    if is_off(self.rate, deterministic):
-      return x_BxHxWxC
+  def drop(self, x_BxHxWxC):
     return _inverted(self, x_BxHxWxC, self.rate, self.axis_name, shared_axes=(1, 2))
 
 
-class LockedDropout(nn.Module):
+class LockedDropout(_MaskedDropout):
   """Variational dropout over time (Gal and Ghahramani 2016): one mask per example and
   feature of a BxTxD sequence, the same at every time step."""
-  rate: float
-  axis_name: str | None = None
 
-  @nn.compact
-  def __call__(self, x_BxTxD: jax.Array, deterministic: bool) -> jax.Array:
-    if is_off(self.rate, deterministic):
-      return x_BxTxD
+  def drop(self, x_BxTxD):
     return _inverted(self, x_BxTxD, self.rate, self.axis_name, shared_axes=(1,))
 
 
-class StochasticDepth(nn.Module):
+class StochasticDepth(_MaskedDropout):
   """Drops a whole residual branch per example (Huang et al. 2016): one draw per example,
   scaled by 1/(1-rate) in training so that the test-time network is the plain sum."""
-  rate: float
-  axis_name: str | None = None
 
-  @nn.compact
-  def __call__(self, branch: jax.Array, deterministic: bool) -> jax.Array:
-    if is_off(self.rate, deterministic):
-      return branch
+  def drop(self, branch):
     return _inverted(self, branch, self.rate, self.axis_name,
                      shared_axes=tuple(range(1, branch.ndim)))
 

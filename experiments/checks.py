@@ -1,0 +1,43 @@
+"""Config checks for the experiments' `validate`: each raises a one-line UserError naming the
+key, so a mistake fails in milliseconds, before any data or device is touched."""
+from research.errors import UserError
+
+
+def choice(key: str, value, allowed) -> None:
+  if value not in allowed:
+    raise UserError(f'{key}={value!r} is not allowed; choose one of {", ".join(allowed)}')
+
+
+def subset(key: str, values, allowed) -> None:
+  if not values or any(v not in allowed for v in values):
+    raise UserError(f'{key}={values!r} is not allowed; choose from {", ".join(allowed)}')
+
+
+def at_least(key: str, value, low) -> None:
+  if value < low:
+    raise UserError(f'{key}={value} is out of range: must be at least {low}')
+
+
+def positive(key: str, value) -> None:
+  if type(value) is not int or value < 1:
+    raise UserError(f'{key}={value!r} is not allowed; it takes a positive integer')
+
+
+def positive_ints(key: str, values) -> None:
+  if not values or not all(type(v) is int and v >= 1 for v in values):
+    raise UserError(f'{key}={values!r} is not allowed; it takes positive integers')
+
+
+def rate(key: str, value) -> None:
+  if not 0.0 <= value < 1.0:
+    raise UserError(f'{key}={value} is out of range: must be in [0, 1)')
+
+
+def rates(key: str, values) -> None:
+  if not values or any(not isinstance(v, (int, float)) or not 0 <= v < 1 for v in values):
+    raise UserError(f'{key}={values!r} is out of range: rates must be in [0, 1)')
+
+
+def greater_than_zero(key: str, value) -> None:
+  if not value > 0:
+    raise UserError(f'{key}={value} is out of range: must be > 0')
