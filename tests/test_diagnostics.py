@@ -84,3 +84,12 @@ def test_training_logs_diagnostics_to_metrics_jsonl(tmp_path):
   probes = [r for r in records if r['split'] == 'diagnostics']
   assert [r['step'] for r in probes] == [0, 2, 4]
   assert {'grad_norm/hidden_0', 'grad_norm/output', 'saturated/hidden_2'} <= set(probes[0])
+
+
+def test_lstm_training_logs_diagnostics_of_its_hidden_states(tmp_path):
+  """The LSTM has no activation option: its hidden states o * tanh(c) count as tanh units."""
+  assert cli.main(['run', 'train', '--workdir', str(tmp_path), 'model=lstm', 'lstm.hidden=8',
+                   'steps=2', 'batch_size=16', 'diagnostics_every=2', 'num_devices=1']) == 0
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  probe = [r for r in records if r['split'] == 'diagnostics'][-1]
+  assert {'saturated/lstm_0', 'act_std/lstm_0', 'grad_norm/output'} <= set(probe)

@@ -63,7 +63,9 @@ def make_diagnostics_probe(config, dataset: Dataset):
   examples, a fixed probe so that the statistics are comparable from step to step."""
   model = build_model(config.model, config[config.model].to_dict(), dataset.num_classes)
   loss_cfg = losses.LossConfig(**_tuples(config.loss.to_dict()))
-  fn = jax.jit(diagnostics.make_diagnostics(model, config[config.model].activation, loss_cfg))
+  # The LSTM has no activation option: its sown hidden states are o * tanh(c).
+  activation = config[config.model].get('activation', 'tanh')
+  fn = jax.jit(diagnostics.make_diagnostics(model, activation, loss_cfg))
   count = min(config.diagnostics_batch, len(dataset.train_labels))
   images = pipeline.normalize(dataset.train_images[:count], dataset.mean, dataset.std)
   labels = dataset.train_labels[:count]
