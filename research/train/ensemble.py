@@ -72,12 +72,18 @@ class Ensemble:
     self.replicated = NamedSharding(mesh, P())
     self.seeds = jax.device_put(np.asarray(seeds, np.int32), self.members)
     self.rates = jax.device_put(np.asarray(rates, np.float32), self.members)
+    self.timing = {'compile_s': 0.0, 'run_s': 0.0}  # of the training program, in train()
+    self._build_programs(mesh)
+    self.eval_batch = min(cfg.eval_batch_size,
+                          max(len(dataset.train_labels), len(dataset.test_labels)))
+
+  def _build_programs(self, mesh: Mesh) -> None:
+    """The jitted init, train and eval programs."""
     # Members never communicate: each device maps over its own share of them.
     per_device = lambda fn, specs: jax.shard_map(fn, mesh=mesh, in_specs=specs,
                                                  out_specs=P('members'), check_vma=False)
     m, r = P('members'), P()
-    options = {'xla_backend_optimization_level': 1} if cfg.fast_compile else None
-    self.timing = {'compile_s': 0.0, 'run_s': 0.0}  # of the training program, in train()
+    options = {'xla_backend_optimization_level': 1} if self.cfg.fast_compile else None
     self._train_epochs = jax.jit(
         lambda states, seeds, rates, data, first, n: per_device(
             lambda *a: self._train_epochs_impl(*a, n), (m, m, m, r, r))(
@@ -91,8 +97,6 @@ class Ensemble:
     self._eval_batch = jax.jit(per_device(
         lambda states, rates, *batch: self._map(eval_one(batch), (states, rates)),
         (m, m, r, r, r)), compiler_options=options)
-    self.eval_batch = min(cfg.eval_batch_size,
-                          max(len(dataset.train_labels), len(dataset.test_labels)))
 
   def model(self, rate):
     return build_model(self.cfg.model, {**self.cfg.options, self.cfg.rate_field: rate},
