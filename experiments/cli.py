@@ -9,6 +9,7 @@ import sys
 
 from experiments import EXPERIMENTS, overrides, rundir
 from research.errors import NonFiniteError, UserError
+from research.train.preemption import Preempted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,3 +88,6 @@ def main(argv: list[str]) -> int:
   except NonFiniteError as e:
     print(f'error: {e}', file=sys.stderr)
     return 3
+  except Preempted as e:  # the scheduler asked us to stop; the work is saved
+    print(e, file=sys.stderr)
+    return 0

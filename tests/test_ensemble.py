@@ -1,6 +1,8 @@
 """The ensemble trainer (research/train/ensemble.py): a member is exactly a `train` run with
 its seed and rate; batching, device count and interruption change nothing."""
 import dataclasses
+import os
+import signal
 
 import jax
 import numpy as np
@@ -10,7 +12,8 @@ from experiments import train
 from research import optim
 from research.data import load_dataset, pipeline
 from research.errors import UserError
-from research.train import checkpoint, ensemble, loop, metrics_log, state as state_lib
+from research.train import (checkpoint, ensemble, loop, metrics_log, preemption,
+                            state as state_lib)
 
 MLP = dict(depth=2, width=32, activation='relu', weight_init='he', norm='none', skip='none',
            dropout_kind='standard')
@@ -82,23 +85,19 @@ def test_members_on_1_and_8_devices_agree(digits):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
 
 
-def test_an_interrupted_ensemble_resumes_bit_identically(digits, tmp_path, monkeypatch):
+def test_a_preempted_ensemble_saves_and_resumes_bit_identically(digits, tmp_path, monkeypatch):
   cfg = dataclasses.replace(CFG, epochs=4, chunk_epochs=2)
   seeds, rates = [0, 1], [0.0, 0.3]
   whole = ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'whole', {'a': 1}, {})
 
-  class Preempted(Exception):
-    pass
-
   save = checkpoint.Checkpointer.save
 
-  def save_then_die(self, *args):
+  def save_then_sigterm(self, *args):  # the scheduler preempts the job after the first chunk
     save(self, *args)
-    self._manager.wait_until_finished()
-    raise Preempted
+    os.kill(os.getpid(), signal.SIGTERM)
 
-  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_then_die)
-  with pytest.raises(Preempted):
+  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_then_sigterm)
+  with pytest.raises(preemption.Preempted, match='after step 44'):
     ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'cut', {'a': 1}, {})
   monkeypatch.setattr(checkpoint.Checkpointer, 'save', save)
   assert (tmp_path / 'cut' / 'checkpoints').exists()

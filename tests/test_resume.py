@@ -1,5 +1,6 @@
-"""Exact resume: a run killed with SIGKILL after its first checkpoint and started again with the
-same command ends with the same state fingerprint as a run that was never interrupted.
+"""Exact resume: a run killed with SIGKILL after its first checkpoint, or stopped by SIGTERM (a
+scheduler's preemption), and started again with the same command ends with the same state
+fingerprint as a run that was never interrupted.
 
 Also the headline figure of the quick preset: >= 95% test accuracy on digits.
 """
@@ -8,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -24,21 +27,50 @@ def _results(workdir):
   return json.loads((workdir / 'results.json').read_text())
 
 
-def test_sigkill_after_first_checkpoint_then_resume_is_bit_identical(tmp_path):
-  straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+  straight = tmp_path_factory.mktemp('straight')
   uninterrupted = _start(straight)
   out, err = uninterrupted.communicate(timeout=300)
   assert uninterrupted.returncode == 0, err
-  reference = _results(straight)
-  assert reference['test']['accuracy'] >= 0.95, reference['test']['accuracy']
+  return _results(straight)
 
-  victim = _start(killed)
+
+def _start_and_wait_for_first_checkpoint(workdir):
+  victim = _start(workdir)
   deadline = time.monotonic() + 300
-  while not (killed / 'checkpoints' / '200').is_dir():  # Orbax renames it there when complete
+  while not (workdir / 'checkpoints' / '200').is_dir():  # Orbax renames it there when complete
     assert victim.poll() is None, 'the run ended before its first checkpoint'
     assert time.monotonic() < deadline
     time.sleep(0.01)
-  assert victim.poll() is None, 'the run finished before it could be killed; make it longer'
+  assert victim.poll() is None, 'the run finished before it could be stopped; make it longer'
+  return victim
+
+
+def test_quick_run_reaches_95_percent(reference):
+  assert reference['test']['accuracy'] >= 0.95, reference['test']['accuracy']
+
+
+def test_sigterm_saves_a_checkpoint_exits_0_and_the_rerun_is_bit_identical(tmp_path, reference):
+  stopped = tmp_path / 'stopped'
+  victim = _start_and_wait_for_first_checkpoint(stopped)
+  victim.send_signal(signal.SIGTERM)
+  out, err = victim.communicate(timeout=120)
+  assert victim.returncode == 0, err
+  assert 'stopped by SIGTERM after step' in err
+  step = int(err.split('after step ')[1].split(',')[0])
+  assert 200 <= step < 600 and (stopped / 'checkpoints' / str(step)).is_dir()
+  assert not (stopped / 'results.json').exists()
+  again = _start(stopped)
+  out, err = again.communicate(timeout=300)
+  assert again.returncode == 0, err
+  assert _results(stopped)['resumed_from_step'] == step
+  assert _results(stopped)['state_fingerprint'] == reference['state_fingerprint']
+
+
+def test_sigkill_after_first_checkpoint_then_resume_is_bit_identical(tmp_path, reference):
+  killed = tmp_path / 'killed'
+  victim = _start_and_wait_for_first_checkpoint(killed)
   victim.send_signal(signal.SIGKILL)
   victim.wait()
   assert not (killed / 'results.json').exists()

@@ -10,6 +10,7 @@ epochs is one call, and a checkpoint (Orbax, every member at once) follows each 
 interrupted ensemble resumes exactly. Members are spread over the local devices when their
 number divides evenly (they never communicate); otherwise all live on the first device.
 """
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -28,7 +29,7 @@ from research.data import pipeline
 from research.data.dataset import Dataset
 from research.errors import NonFiniteError, UserError
 from research.models import build_model
-from research.train import checkpoint, state as state_lib, step as step_lib
+from research.train import checkpoint, preemption, state as state_lib, step as step_lib
 from research.train.metrics_log import MetricsLog
 
 
@@ -210,8 +211,9 @@ class Ensemble:
     log = MetricsLog(workdir, done * self.per_epoch)
     bar = tqdm.tqdm(total=cfg.epochs, initial=done, desc=desc or cfg.model, unit='epoch',
                     disable=None, file=sys.stderr)
-    compiled = {}
+    compiled, stack = {}, contextlib.ExitStack()
     try:
+      stop_requested = stack.enter_context(preemption.sigterm_flag())
       while done < cfg.epochs:
         count = min(chunk, cfg.epochs - done)
         args = (states, self.seeds, self.rates, data, jnp.int32(done))
@@ -236,10 +238,13 @@ class Ensemble:
         log.flush()
         ckpt.save(done * self.per_epoch, states, config_dict, manifest)
         bar.update(count)
+        if stop_requested() and done < cfg.epochs:
+          raise preemption.Preempted(done * self.per_epoch)  # once `finally` has saved
       bar.close()
     finally:
       ckpt.close()
       log.close()
+      stack.close()
     return states
 
 

@@ -5,6 +5,7 @@ every `log_every` steps, and always before a checkpoint, so a checkpoint is writ
 every step before it has been seen to be finite. That is the NaN guard: a non-finite loss or
 gradient norm stops the run naming the first bad step, and the last checkpoint on disk is good.
 """
+import contextlib
 import json
 import math
 import pathlib
@@ -20,7 +21,7 @@ from research.data import augment, pipeline
 from research.data.dataset import Dataset
 from research.errors import NonFiniteError, UserError
 from research.models import build_model
-from research.train import checkpoint, parallel, state as state_lib, step as step_lib
+from research.train import checkpoint, parallel, preemption, state as state_lib, step as step_lib
 from research.train.metrics_log import MetricsLog
 
 AXIS = 'batch'
@@ -133,11 +134,13 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   per_epoch = pipeline.steps_per_epoch(num_train, config.batch_size)
   log = MetricsLog(workdir, start)
   probe = make_diagnostics_probe(config, dataset) if config.diagnostics_every else None
+  stack = contextlib.ExitStack()
   if probe and start == 0:
     log.write(0, 'diagnostics', probe(backend.get(state), 0))
   pending, perm, perm_epoch = [], None, None
   began = time.perf_counter()
   try:
+    stop_requested = stack.enter_context(preemption.sigterm_flag())
     bar = tqdm.tqdm(total=config.steps, initial=start, desc=config.model, unit='step',
                     disable=None, file=sys.stderr)
     for step in range(start, config.steps):
@@ -148,7 +151,8 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       done = step + 1
       pending.append((done, step_metrics))
       is_last = done == config.steps
-      is_ckpt = done % config.checkpoint_every == 0 or is_last
+      preempted = stop_requested() and not is_last
+      is_ckpt = done % config.checkpoint_every == 0 or is_last or preempted
       if done % config.log_every == 0 or is_ckpt:
         records = [(s, {k: float(np.ravel(v)[0]) for k, v in m.items()})
                    for s, m in jax.device_get(pending)]
@@ -166,6 +170,8 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       if is_ckpt:
         log.flush()
         ckpt.save(done, backend.get(state), config_dict, manifest)
+      if preempted:
+        raise preemption.Preempted(done)  # after `finally` below has waited for the write
     bar.close()
     test = evaluate(backend, state, test_data, num_test, config.eval_batch_size)
     if start < config.steps:  # a finished run started again only re-reports
@@ -173,6 +179,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   finally:
     ckpt.close()
     log.close()
+    stack.close()
   train_time = time.perf_counter() - began
   final_state = backend.get(state)
   return {
