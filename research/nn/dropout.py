@@ -46,17 +46,14 @@ def _inverted(module, x, rate, axis_name, shared_axes=()):
 
 
 class _MaskedDropout(nn.Module):
-  """What the per-example kinds share: `rate`, `axis_name`, and the identity when off;
-  `drop(x)` is the kind's random transform."""
+  """What the per-example kinds share: `rate`, `axis_name`, and the identity when off. Each
+  subclass defines `drop(x)`, its random transform in training."""
   rate: float
   axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
     return x if is_off(self.rate, deterministic) else self.drop(x)
-
-  def drop(self, x: jax.Array) -> jax.Array:
-    raise NotImplementedError
 
 
 class Dropout(_MaskedDropout):
