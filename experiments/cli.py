@@ -62,13 +62,22 @@ def _run(args, assignments: list[str]) -> int:
   resuming = rundir.prepare(workdir, config.to_dict())
   # Imported late: JAX starts up here, after every cheap check has passed.
   from research import manifest as manifest_lib
+  from research.train import distributed
+  distributed.initialize()  # several processes (SLURM, TPU pod, explicit): one JAX runtime
+  processes = distributed.process_count()
+  if processes > 1 and not getattr(experiment, 'MULTI_PROCESS', False):
+    raise UserError(f'{args.name} runs in one process (started: {processes}); launch it with '
+                    'one process, or use an experiment that supports several, such as train')
+  main = distributed.is_main()  # process 0 writes what every process would write alike
   manifest = manifest_lib.build_manifest(['python', '-m', 'experiments', *sys.argv[1:]],
                                          config.seed)
-  rundir.write_json(workdir / 'manifest.json', manifest)
-  print(f'{"resuming" if resuming else "starting"} {args.name} in {workdir}', flush=True)
+  if main:
+    rundir.write_json(workdir / 'manifest.json', manifest)
+    print(f'{"resuming" if resuming else "starting"} {args.name} in {workdir}', flush=True)
   results = experiment.run(config, workdir, manifest)
-  rundir.write_json(workdir / 'results.json', results)
-  print(f'{args.name}: {experiment.summary(results)}; report: {workdir / "report.md"}')
+  if main:
+    rundir.write_json(workdir / 'results.json', results)
+    print(f'{args.name}: {experiment.summary(results)}; report: {workdir / "report.md"}')
   return 0
 
 

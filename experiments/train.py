@@ -20,9 +20,10 @@ from research.models.resnet import BLOCKS, blocks_per_stage
 from research.nn.activations import ACTIVATIONS
 from research.nn.initializers import INITIALIZERS
 from research.nn.normalization import NORMS
-from research.train import loop, metrics_log, parallel
+from research.train import distributed, loop, metrics_log, parallel
 
 DESCRIPTION = 'train any model on any dataset with any optimizer (the generic experiment)'
+MULTI_PROCESS = True  # runs under jax.distributed: see research/train/distributed.py
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -155,7 +156,8 @@ After {config.steps} steps the test accuracy is {t['accuracy']:.2%} (log loss
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
   dataset = load_dataset(config.data, config.data_dir, config.download)
   results = loop.train_and_evaluate(config, workdir, dataset, manifest)
-  _write_report(workdir, config, results)
+  if distributed.is_main():
+    _write_report(workdir, config, results)
   return results
 
 

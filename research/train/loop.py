@@ -21,7 +21,8 @@ from research.data import augment, pipeline
 from research.data.dataset import Dataset
 from research.errors import NonFiniteError, UserError
 from research.models import build_model
-from research.train import checkpoint, parallel, preemption, state as state_lib, step as step_lib
+from research.train import checkpoint, distributed, inputs, parallel, preemption
+from research.train import state as state_lib, step as step_lib
 from research.train.metrics_log import MetricsLog
 
 AXIS = 'batch'
@@ -48,15 +49,31 @@ def build(config, dataset: Dataset, num_devices: int):
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
 
 
-def build_backend(config, dataset: Dataset, devices: tuple):
-  """The parallel backend running `config`'s train and eval steps, and the initial state."""
+def build_backend(config, dataset: Dataset, devices: tuple, fed: bool = False):
+  """The parallel backend running `config`'s train and eval steps, and the initial state.
+
+  fed=False: the steps take the device-resident data (inputs.ResidentInputs); fed=True: they
+  take batches sliced per device (inputs.FedInputs), as several processes need.
+  """
   model, tx, step_cfg, host_state = build(config, dataset, len(devices))
   eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
                                  num_devices=len(devices), loss=step_cfg.loss, axis_name=AXIS)
-  backend = parallel.make_backend(config.backend, devices,
-                                  step_lib.make_train_step(model, tx, step_cfg),
-                                  step_lib.make_eval_step(model, eval_cfg), AXIS)
+  if fed:
+    train_step = step_lib.make_fed_train_step(model, tx, step_cfg, dataset.mean, dataset.std)
+    eval_step = step_lib.make_fed_eval_step(model, eval_cfg, dataset.mean, dataset.std)
+  else:
+    train_step = step_lib.make_train_step(model, tx, step_cfg)
+    eval_step = step_lib.make_eval_step(model, eval_cfg)
+  backend = parallel.make_backend(config.backend, devices, train_step, eval_step, AXIS,
+                                  batch_sharded=fed)
   return backend, host_state
+
+
+def make_inputs(config, dataset: Dataset, backend: parallel.Backend, fed: bool):
+  if fed:
+    return inputs.FedInputs(backend.devices, AXIS, dataset, config.seed, config.batch_size,
+                            config.eval_batch_size)
+  return inputs.ResidentInputs(backend.put, dataset, config.seed, config.batch_size)
 
 
 def make_diagnostics_probe(config, dataset: Dataset):
@@ -83,10 +100,10 @@ def _tuples(d: dict) -> dict:
   return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
-def evaluate(backend: parallel.Backend, state, data, num_examples: int, global_batch: int):
+def evaluate(backend: parallel.Backend, state, source, num_examples: int, global_batch: int):
   total = None
   for start in range(0, num_examples, global_batch):
-    stats = backend.get(backend.eval_step(state, data, backend.put(np.int32(start))))
+    stats = backend.get(backend.eval_step(state, *source.eval(start)))
     total = stats if total is None else metrics.merge(total, stats)
   return metrics.summarize(total)
 
@@ -115,11 +132,16 @@ def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest:
 
 
 def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict) -> dict:
-  """Trains to `config.steps` (resuming from the workdir's latest checkpoint) and evaluates."""
+  """Trains to `config.steps` (resuming from the workdir's latest checkpoint) and evaluates.
+
+  With several processes every process runs this; process 0 alone logs and shows progress,
+  all of them take part in every step, evaluation and checkpoint.
+  """
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
   _divisible('eval_batch_size', config.eval_batch_size, len(devices))
-  backend, host_state = build_backend(config, dataset, devices)
+  fed = jax.process_count() > 1
+  backend, host_state = build_backend(config, dataset, devices, fed)
   state = backend.put(host_state)
   config_dict = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=config.keep_checkpoints)
@@ -128,32 +150,32 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
     start, restored = _restore(ckpt, checkpoint.abstract(backend.get(state)), config_dict,
                                manifest)
     state = backend.put(restored)
-  train_data = backend.put(pipeline.split_arrays(dataset, 'train'))
-  test_data = backend.put(pipeline.split_arrays(dataset, 'test'))
-  num_train, num_test = len(dataset.train_labels), len(dataset.test_labels)
-  per_epoch = pipeline.steps_per_epoch(num_train, config.batch_size)
-  log = MetricsLog(workdir, start)
+  source = make_inputs(config, dataset, backend, fed)
+  num_test = len(dataset.test_labels)
+  main = distributed.is_main()
+  log = MetricsLog(workdir, start, enabled=main)
   probe = make_diagnostics_probe(config, dataset) if config.diagnostics_every else None
   stack = contextlib.ExitStack()
   if probe and start == 0:
     log.write(0, 'diagnostics', probe(backend.get(state), 0))
-  pending, perm, perm_epoch = [], None, None
+  pending = []
   began = time.perf_counter()
   try:
     stop_requested = stack.enter_context(preemption.sigterm_flag())
     bar = tqdm.tqdm(total=config.steps, initial=start, desc=config.model, unit='step',
-                    disable=None, file=sys.stderr)
+                    disable=None if main else True, file=sys.stderr)
     for step in range(start, config.steps):
-      if step // per_epoch != perm_epoch:
-        perm_epoch = step // per_epoch
-        perm = backend.put(pipeline.epoch_permutation(config.seed, perm_epoch, num_train))
-      state, step_metrics = backend.train_step(state, train_data, perm)
+      state, step_metrics = backend.train_step(state, *source.train(step))
       done = step + 1
       pending.append((done, step_metrics))
       is_last = done == config.steps
-      preempted = stop_requested() and not is_last
+      is_log = done % config.log_every == 0
+      if fed:  # processes stop together: at log steps they agree whether any got SIGTERM
+        preempted = is_log and not is_last and distributed.any_process(stop_requested())
+      else:
+        preempted = stop_requested() and not is_last
       is_ckpt = done % config.checkpoint_every == 0 or is_last or preempted
-      if done % config.log_every == 0 or is_ckpt:
+      if is_log or is_ckpt:
         records = [(s, {k: float(np.ravel(v)[0]) for k, v in m.items()})
                    for s, m in jax.device_get(pending)]
         pending = []
@@ -163,7 +185,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
         bar.update(len(records))
         bar.set_postfix(loss=f'{records[-1][1]["loss"]:.4f}')
       if done % config.eval_every == 0 and not is_last:
-        log.write(done, 'test', evaluate(backend, state, test_data, num_test,
+        log.write(done, 'test', evaluate(backend, state, source, num_test,
                                          config.eval_batch_size))
       if probe and done % config.diagnostics_every == 0:
         log.write(done, 'diagnostics', probe(backend.get(state), done))
@@ -173,7 +195,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       if preempted:
         raise preemption.Preempted(done)  # after `finally` below has waited for the write
     bar.close()
-    test = evaluate(backend, state, test_data, num_test, config.eval_batch_size)
+    test = evaluate(backend, state, source, num_test, config.eval_batch_size)
     if start < config.steps:  # a finished run started again only re-reports
       log.write(config.steps, 'test', test)
   finally:

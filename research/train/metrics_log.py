@@ -1,7 +1,8 @@
 """metrics.jsonl and TensorBoard event files, kept consistent with the checkpoints.
 
 On resume from step S the records after S (written by the run that was killed) are dropped, so
-the log reads as if the run had never stopped.
+the log reads as if the run had never stopped. With several processes only process 0 writes
+(`enabled=False` elsewhere makes every method a no-op).
 """
 import json
 import pathlib
@@ -11,8 +12,11 @@ import tensorboardX
 
 class MetricsLog:
 
-  def __init__(self, workdir: pathlib.Path, resume_step: int):
+  def __init__(self, workdir: pathlib.Path, resume_step: int, enabled: bool = True):
     self.path = workdir / 'metrics.jsonl'
+    self.enabled = enabled
+    if not enabled:
+      return
     self._truncate_after(resume_step)
     self._file = self.path.open('a')
     self._tensorboard = tensorboardX.SummaryWriter(str(workdir / 'tensorboard'),
@@ -26,16 +30,22 @@ class MetricsLog:
     self.path.write_text(''.join(line + '\n' for line in kept))
 
   def write(self, step: int, split: str, values: dict) -> None:
+    if not self.enabled:
+      return
     scalars = {k: v for k, v in values.items() if isinstance(v, (int, float))}
     self._file.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
     for name, value in scalars.items():
       self._tensorboard.add_scalar(f'{split}/{name}', value, step)
 
   def flush(self) -> None:
+    if not self.enabled:
+      return
     self._file.flush()
     self._tensorboard.flush()
 
   def close(self) -> None:
+    if not self.enabled:
+      return
     self._file.close()
     self._tensorboard.close()
 

@@ -7,6 +7,11 @@ step's `axis_name`, so `lax.pmean` and `lax.axis_index` mean the same thing in e
   went into maintenance). Arrays are global `jax.Array`s, replicated with `P()`.
 - `pmap`: `jax.pmap`; arrays carry a leading device axis.
 
+With several processes (research/train/distributed.py) the mesh spans every process's devices,
+and the batch comes in already sliced per device (research/data/feed.py): `batch_sharded=True`
+maps the step's second argument over the batch axis. That is shard_map's job; pmap is kept for
+one process.
+
 `check_vma=False` makes shard_map treat gradients as pmap does (local until the explicit
 `lax.pmean` in the step), so one step function is correct under both.
 """
@@ -28,14 +33,17 @@ class Backend:
   devices: tuple
   put: Callable[[Any], Any]           # host pytree -> replicated on the devices
   get: Callable[[Any], Any]           # replicated -> one copy (for checkpoints, fingerprints)
-  train_step: Callable                # (state, data, perm) -> (state, metrics)
-  eval_step: Callable                 # (state, data, start) -> stats
+  train_step: Callable                # (state, *inputs) -> (state, metrics)
+  eval_step: Callable                 # (state, *inputs) -> stats
 
 
 def select_devices(num_devices: int) -> tuple:
-  available = jax.devices()
+  available = jax.devices()  # with several processes: every process's devices
   if num_devices == 0:
     return tuple(available)
+  if jax.process_count() > 1:
+    raise UserError(f'num_devices={num_devices} picks devices of one process; with '
+                    f'{jax.process_count()} processes use num_devices=0 (all of them)')
   if num_devices > len(available):
     raise UserError(f'num_devices={num_devices} but only {len(available)} '
                     f'{available[0].platform} device(s) are available')
@@ -49,17 +57,23 @@ def _stack_on_devices(tree, devices):
   return jax.device_put(jax.tree.map(stack, tree), sharding)
 
 
-def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: str) -> Backend:
+def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: str,
+                 batch_sharded: bool = False) -> Backend:
   if name == 'shard_map':
     mesh = Mesh(np.array(devices), (axis_name,))
     replicated = NamedSharding(mesh, P())
-    mapped = lambda f: jax.shard_map(f, mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
+    in_specs = (P(), P(axis_name)) if batch_sharded else P()
+    mapped = lambda f: jax.shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=P(),
+                                     check_vma=False)
     return Backend(
         name=name, devices=devices,
         put=lambda tree: jax.device_put(tree, replicated),
         get=lambda tree: tree,
         train_step=jax.jit(mapped(train_step), donate_argnums=0),
         eval_step=jax.jit(mapped(eval_step)))
+  if name == 'pmap' and (batch_sharded or jax.process_count() > 1):
+    raise UserError('backend=pmap runs on one process; use backend=shard_map with '
+                    f'{jax.process_count()} processes')
   if name == 'pmap':
     return Backend(
         name=name, devices=devices,

@@ -81,15 +81,42 @@ def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig):
   return train_step
 
 
+def make_fed_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig, mean, std):
+  """(state, (images_B, labels_B)) -> (state, metrics), for a batch already sliced per device
+  (research/data/feed.py); the same update as make_train_step's on the same examples."""
+
+  def train_step(state: TrainState, batch):
+    images, labels_B = batch
+    dropout_key = rng.stream_key(cfg.seed, 'dropout', state.step)
+    return apply_update(model, tx, cfg, state, pipeline.normalize(images, mean, std), labels_B,
+                        dropout_key)
+
+  return train_step
+
+
+def _eval_stats(model, cfg: StepConfig, state: TrainState, images, labels_B, mask_B):
+  logits_BxC = model.apply(_variables(state.params, state.batch_stats), images, train=False)
+  loss_B = losses.per_example_loss(cfg.loss, logits_BxC, labels_B)
+  return metrics.psum(metrics.batch_stats(logits_BxC, labels_B, loss_B, mask_B), cfg.axis_name)
+
+
 def make_eval_step(model, cfg: StepConfig):
   """(state, data, start) -> ClassificationStats of examples [start, start + global batch)."""
 
   def eval_step(state: TrainState, data: pipeline.DeviceData, start: jax.Array):
     images, labels_B, mask_B = pipeline.local_eval_batch(data, start, cfg.local_batch,
                                                          cfg.axis_name)
-    logits_BxC = model.apply(_variables(state.params, state.batch_stats), images, train=False)
-    loss_B = losses.per_example_loss(cfg.loss, logits_BxC, labels_B)
-    return metrics.psum(metrics.batch_stats(logits_BxC, labels_B, loss_B, mask_B),
-                        cfg.axis_name)
+    return _eval_stats(model, cfg, state, images, labels_B, mask_B)
+
+  return eval_step
+
+
+def make_fed_eval_step(model, cfg: StepConfig, mean, std):
+  """(state, (images_B, labels_B, mask_B)) -> ClassificationStats, for a per-device batch."""
+
+  def eval_step(state: TrainState, batch):
+    images, labels_B, mask_B = batch
+    return _eval_stats(model, cfg, state, pipeline.normalize(images, mean, std), labels_B,
+                       mask_B)
 
   return eval_step

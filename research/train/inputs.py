@@ -1,0 +1,53 @@
+"""What the train and eval steps are fed, step by step: the two input strategies side by side.
+
+- `ResidentInputs` (one process): the whole dataset sits on every device once; a step gets the
+  data and its epoch's permutation, and each device gathers its own slice on the device.
+- `FedInputs` (several processes): each process gathers only its devices' slices of the batch on
+  the host (research/data/feed.py) and the step gets them ready-sliced.
+
+Both pick the same examples for the same (seed, step), so the choice changes where the gather
+runs, not the numbers.
+"""
+import numpy as np
+from jax.sharding import Mesh
+
+from research.data import feed, pipeline
+from research.data.dataset import Dataset
+
+
+class ResidentInputs:
+
+  def __init__(self, put, dataset: Dataset, seed: int, global_batch: int):
+    self._put, self._seed = put, seed
+    self._train = put(pipeline.split_arrays(dataset, 'train'))
+    self._test = put(pipeline.split_arrays(dataset, 'test'))
+    self._count = len(dataset.train_labels)
+    self._per_epoch = pipeline.steps_per_epoch(self._count, global_batch)
+    self._epoch, self._perm = None, None
+
+  def train(self, step: int) -> tuple:
+    epoch = step // self._per_epoch
+    if epoch != self._epoch:
+      self._epoch = epoch
+      self._perm = self._put(pipeline.epoch_permutation(self._seed, epoch, self._count))
+    return self._train, self._perm
+
+  def eval(self, start: int) -> tuple:
+    return self._test, self._put(np.int32(start))
+
+
+class FedInputs:
+
+  def __init__(self, devices: tuple, axis_name: str, dataset: Dataset, seed: int,
+               global_batch: int, eval_batch: int):
+    mesh = Mesh(np.array(devices), (axis_name,))
+    self._train = feed.ProcessFeed(dataset.train_images, dataset.train_labels, seed,
+                                   global_batch, mesh, axis_name)
+    self._test = feed.ProcessFeed(dataset.test_images, dataset.test_labels, seed, eval_batch,
+                                  mesh, axis_name)
+
+  def train(self, step: int) -> tuple:
+    return (self._train.train_batch(step),)
+
+  def eval(self, start: int) -> tuple:
+    return (self._test.eval_batch(start),)

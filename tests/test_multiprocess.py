@@ -1,0 +1,123 @@
+"""Several processes, one run: jax.distributed on loopback with CPU (gloo) collectives.
+
+Two real processes with two CPU devices each train the same run as one process with four
+devices; the batches, masks and updates must be the same, so the losses agree to 1e-5, and the
+checkpoint the two processes wrote together restores in a single process.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from research.train import distributed
+from research.errors import UserError
+from tests.conftest import REPO, run_cli
+
+# Dropout and augmentation on (their draws depend on each example's global position); 17 steps
+# per epoch, so the run crosses an epoch.
+RUN = ('model=mlp', 'data=digits', 'steps=20', 'batch_size=80', 'eval_batch_size=40',
+       'log_every=1', 'eval_every=10', 'checkpoint_every=10', 'mlp.dropout=0.3',
+       'augment.translate=1')
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def _train_losses(workdir) -> np.ndarray:
+  lines = (workdir / 'metrics.jsonl').read_text().splitlines()
+  records = [json.loads(line) for line in lines]
+  return np.array([r['loss'] for r in records if r['split'] == 'train'])
+
+
+def _two_processes(workdir):
+  port = _free_port()
+  procs = []
+  for index in range(2):
+    env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+           'JAX_COORDINATOR_ADDRESS': f'127.0.0.1:{port}', 'JAX_NUM_PROCESSES': '2',
+           'JAX_PROCESS_ID': str(index)}
+    procs.append(subprocess.Popen(
+        [sys.executable, '-m', 'experiments', 'run', 'train', '--workdir', str(workdir), *RUN],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  outputs = [p.communicate(timeout=300) for p in procs]
+  for p, (out, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+  return outputs
+
+
+def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
+  (out0, _), (out1, _) = _two_processes(tmp_path / 'two')
+  # Process 0 alone reports (gloo itself prints its connections on both).
+  assert 'train: test accuracy' in out0 and 'train' not in out1
+  single = run_cli('run', 'train', '--workdir', str(tmp_path / 'one'), *RUN,
+                   env_extra={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'})
+  assert single.returncode == 0, single.stderr[-3000:]
+  two, one = _train_losses(tmp_path / 'two'), _train_losses(tmp_path / 'one')
+  assert len(two) == len(one) == 20
+  np.testing.assert_allclose(two, one, rtol=1e-5)
+  manifest = json.loads((tmp_path / 'two' / 'manifest.json').read_text())
+  assert manifest['process_count'] == 2 and len(manifest['devices']) == 4
+
+  # The checkpoint of step 20, written by both processes, restores in one process with one
+  # device: the finished run re-reports the same final state.
+  results = json.loads((tmp_path / 'two' / 'results.json').read_text())
+  again = run_cli('run', 'train', '--workdir', str(tmp_path / 'two'), *RUN,
+                  env_extra={'XLA_FLAGS': '--xla_force_host_platform_device_count=1'})
+  assert again.returncode == 0, again.stderr[-3000:]
+  restored = json.loads((tmp_path / 'two' / 'results.json').read_text())
+  assert restored['resumed_from_step'] == 20 and restored['devices'] == 1
+  assert restored['state_fingerprint'] == results['state_fingerprint']
+  # Same state; the test-set sums differ only in their order over 1 against 4 devices.
+  assert restored['test']['accuracy'] == results['test']['accuracy']
+  assert restored['test']['loss'] == pytest.approx(results['test']['loss'], rel=1e-6)
+
+
+def test_experiments_without_multi_process_support_refuse_several_processes(tmp_path):
+  """A one-process experiment started under jax.distributed exits 2 with one line, rather
+  than having every process write the same files."""
+  port = _free_port()
+  procs = [subprocess.Popen(
+      [sys.executable, '-m', 'experiments', 'run', 'autodiff', '--quick', '--workdir',
+       str(tmp_path / 'w')], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True, env={**os.environ, 'XLA_FLAGS': '', 'JAX_PROCESS_ID': str(i),
+                      'JAX_COORDINATOR_ADDRESS': f'127.0.0.1:{port}', 'JAX_NUM_PROCESSES': '2'})
+      for i in range(2)]
+  for p in procs:
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2
+    assert err.strip().splitlines()[-1].startswith('error: autodiff runs in one process')
+
+
+@pytest.mark.parametrize('env, expected', [
+    ({}, None),
+    ({'JAX_COORDINATOR_ADDRESS': 'h:1', 'JAX_NUM_PROCESSES': '4', 'JAX_PROCESS_ID': '3'},
+     {'coordinator_address': 'h:1', 'num_processes': 4, 'process_id': 3}),
+    ({'JAX_COORDINATOR_ADDRESS': 'h:1', 'JAX_NUM_PROCESSES': '1', 'JAX_PROCESS_ID': '0'}, None),
+    ({'RESEARCH_DISTRIBUTED': 'auto'}, {}),
+    ({'SLURM_STEP_NODELIST': 'n[1-2]', 'SLURM_NTASKS': '2'},
+     {'cluster_detection_method': 'slurm'}),
+    ({'SLURM_STEP_NODELIST': 'n1', 'SLURM_NTASKS': '1'}, None),
+    ({'SLURM_JOB_ID': '7', 'SLURM_NTASKS': '8'}, None),  # the batch script, outside srun
+])
+def test_the_environment_decides_how_processes_join(env, expected):
+  assert distributed.plan(env) == expected
+
+
+@pytest.mark.parametrize('env, message', [
+    ({'JAX_NUM_PROCESSES': '2'}, 'set all three or none'),
+    ({'JAX_COORDINATOR_ADDRESS': 'h:1', 'JAX_NUM_PROCESSES': 'two', 'JAX_PROCESS_ID': '0'},
+     'not an integer'),
+    ({'JAX_COORDINATOR_ADDRESS': 'h:1', 'JAX_NUM_PROCESSES': '2', 'JAX_PROCESS_ID': '2'},
+     'must lie in'),
+    ({'RESEARCH_DISTRIBUTED': 'yes'}, 'the only value is "auto"'),
+])
+def test_bad_distributed_environments_are_named(env, message):
+  with pytest.raises(UserError, match=message):
+    distributed.plan(env)
