@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Submits one experiment as a SLURM job: sbatch allocates the nodes, launch/slurm_job.sbatch
+# runs `srun`, which starts one process per node or per GPU; jax.distributed reads SLURM's
+# variables in each (research/train/distributed.py) and the processes train as one.
+#   launch/slurm.sh [--dry-run] [--nodes N] [--gpus-per-node G] [--per node|gpu] [--time T]
+#                   [--partition P] [--account A] NAME [--workdir DIR] [--quick] [key=value ...]
+# --per gpu (default): G processes per node, one GPU each (JAX gives each its local GPU).
+# --per node: one process per node driving all G GPUs.
+# SLURM sends SIGTERM 120 s before the time limit (--signal): the run checkpoints and exits 0,
+# and the same command, submitted again, resumes from the workdir (use an absolute --workdir on a
+# shared filesystem). --requeue lets a preempted job go back in the queue and resume.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LAUNCHER=launch/slurm.sh
+source launch/common.sh
+
+dry_run=0 nodes=1 gpus=1 per=gpu time=04:00:00 extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dry-run) dry_run=1; shift;;
+    --nodes) option_value "$1" $#; positive_int --nodes "$2"; nodes="$2"; shift 2;;
+    --gpus-per-node) option_value "$1" $#; positive_int --gpus-per-node "$2"; gpus="$2"; shift 2;;
+    --per) option_value "$1" $#; [[ "$2" =~ ^(node|gpu)$ ]] || die "--per takes node or gpu, got '$2'"
+           per="$2"; shift 2;;
+    --time) option_value "$1" $#; time="$2"; shift 2;;
+    --partition|--account) option_value "$1" $#; extra+=("$1=$2"); shift 2;;
+    --array) option_value "$1" $#; extra+=("--array=$2"); shift 2;;  # used by launch/sweep.py
+    *) break;;
+  esac
+done
+need_experiment "$@"
+
+tasks_per_node=$([ "$per" = gpu ] && echo "$gpus" || echo 1)
+command=(sbatch "--job-name=research-$1" "--nodes=$nodes" "--ntasks-per-node=$tasks_per_node"
+         "--gpus-per-node=$gpus" "--time=$time" --signal=TERM@120 --requeue
+         "--output=runs/slurm/%x-%j.out" "--export=ALL,JAX_COMPILATION_CACHE_DIR=$CACHE_DIR,PYTHON=$PYTHON"
+         "${extra[@]}" launch/slurm_job.sbatch "$@")
+if [ "$dry_run" -eq 1 ]; then quoted "${command[@]}"; exit 0; fi
+mkdir -p runs/slurm
+exec "${command[@]}"

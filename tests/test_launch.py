@@ -1,0 +1,95 @@
+"""The launchers' --dry-run output: what each would execute, checked without a cluster.
+
+The SLURM batch script itself runs here with a stand-in `srun` that prints its arguments.
+"""
+import os
+import shlex
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+ENV = {**os.environ, 'PYTHON': 'py', 'JAX_COMPILATION_CACHE_DIR': '/cache'}
+RUN = ['train', '--workdir', '/shared/runs/a b', '--quick', 'cnn.channels=(32, 64)']
+
+
+def _launch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+  return subprocess.run(list(args), cwd=REPO, env=env or ENV, capture_output=True, text=True,
+                        timeout=30)
+
+
+def _dry_run(*args: str) -> list[list[str]]:
+  done = _launch(*args)
+  assert done.returncode == 0, done.stderr
+  return [shlex.split(line) for line in done.stdout.splitlines()]
+
+
+def test_local_runs_the_experiment_with_the_compilation_cache():
+  assert _dry_run('launch/local.sh', '--dry-run', *RUN) == [
+      ['env', 'JAX_COMPILATION_CACHE_DIR=/cache', 'py', '-m', 'experiments', 'run', *RUN]]
+
+
+def test_local_processes_join_on_loopback():
+  lines = _dry_run('launch/local.sh', '--dry-run', '--processes', '3', *RUN)
+  assert [line[:5] for line in lines] == [
+      ['env', 'JAX_COMPILATION_CACHE_DIR=/cache', 'JAX_COORDINATOR_ADDRESS=127.0.0.1:12355',
+       'JAX_NUM_PROCESSES=3', f'JAX_PROCESS_ID={i}'] for i in range(3)]
+  assert all(line[5:] == ['py', '-m', 'experiments', 'run', *RUN] for line in lines)
+
+
+@pytest.mark.parametrize('per, tasks', [('gpu', 8), ('node', 1)])
+def test_slurm_submits_one_process_per_gpu_or_per_node(per, tasks):
+  [line] = _dry_run('launch/slurm.sh', '--dry-run', '--nodes', '4', '--gpus-per-node', '8',
+                    '--per', per, '--time', '1:00:00', '--partition', 'gpu', *RUN)
+  assert line == [
+      'sbatch', '--job-name=research-train', '--nodes=4', f'--ntasks-per-node={tasks}',
+      '--gpus-per-node=8', '--time=1:00:00', '--signal=TERM@120', '--requeue',
+      '--output=runs/slurm/%x-%j.out', '--export=ALL,JAX_COMPILATION_CACHE_DIR=/cache,PYTHON=py',
+      '--partition=gpu', 'launch/slurm_job.sbatch', *RUN]
+
+
+def test_tpu_vm_runs_on_every_worker_with_jax_detecting_the_pod():
+  [line] = _dry_run('launch/tpu_vm.sh', '--dry-run', '--tpu', 'pod', '--zone', 'us-central2-b',
+                    '--project', 'p', *RUN)
+  assert line[:8] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'ssh', 'pod',
+                      '--zone=us-central2-b', '--project=p']
+  assert line[8] == '--worker=all'
+  remote = line[9].removeprefix('--command=')
+  assert shlex.split(remote) == [  # what each worker's shell runs, quoting intact
+      'cd', 'research', '&&', 'env', 'RESEARCH_DISTRIBUTED=auto',
+      'JAX_COMPILATION_CACHE_DIR=/cache', 'py', '-m', 'experiments', 'run', *RUN]
+
+
+def _fake_srun(tmp_path) -> dict:
+  (tmp_path / 'srun').write_text('#!/bin/sh\necho srun "$@"\n')
+  (tmp_path / 'srun').chmod(0o755)
+  return {**ENV, 'PATH': f'{tmp_path}:{os.environ["PATH"]}', 'SLURM_SUBMIT_DIR': str(REPO)}
+
+
+def test_the_slurm_job_starts_the_experiment_under_srun(tmp_path):
+  done = _launch('launch/slurm_job.sbatch', 'train', 'model=cnn', env=_fake_srun(tmp_path))
+  assert done.stdout.split() == ['srun', '--kill-on-bad-exit=1', 'py', '-m', 'experiments',
+                                 'run', 'train', 'model=cnn']
+
+
+def test_a_slurm_array_task_runs_its_sweep_entry(tmp_path):
+  env = {**_fake_srun(tmp_path), 'SLURM_ARRAY_TASK_ID': '5'}
+  done = _launch('launch/slurm_job.sbatch', '--sweep', 'launch/sweeps/f.py', env=env)
+  assert done.stdout.split() == ['srun', '--kill-on-bad-exit=1', 'py', '-m', 'launch.sweep',
+                                 'run', 'launch/sweeps/f.py', '--index', '5']
+
+
+@pytest.mark.parametrize('args, message', [
+    (['launch/slurm.sh', '--nodes', 'x', 'train'], '--nodes takes a positive integer'),
+    (['launch/slurm.sh', '--per', 'core', 'train'], '--per takes node or gpu'),
+    (['launch/slurm.sh', '--dry-run'], 'name the experiment'),
+    (['launch/slurm.sh', '--bogus', 'train'], 'unknown launch/slurm.sh option --bogus'),
+    (['launch/local.sh', '--processes'], '--processes needs a value'),
+    (['launch/tpu_vm.sh', '--zone', 'z', 'train'], '--tpu NAME is required'),
+    (['launch/tpu_vm.sh', '--tpu', 't', 'train'], '--zone ZONE is required'),
+])
+def test_bad_launcher_options_give_one_line_and_exit_2(args, message):
+  done = _launch(*args)
+  assert done.returncode == 2 and done.stdout == ''
+  assert done.stderr.count('\n') == 1 and message in done.stderr
