@@ -33,8 +33,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def parse(argv: list[str]):
   """(options, overrides): key=value tokens may sit anywhere among the options."""
-  assignments = [a for a in argv if '=' in a and not a.startswith('-')]
-  args, extra = _parser().parse_known_args([a for a in argv if a not in assignments])
+  assignments, options = [], []
+  for i, token in enumerate(argv):
+    is_value = i > 0 and argv[i - 1] == '--workdir'  # a path may contain '='
+    is_assignment = '=' in token and not token.startswith('-') and not is_value
+    (assignments if is_assignment else options).append(token)
+  args, extra = _parser().parse_known_args(options)
   for token in extra:
     if token.startswith('-'):
       raise UserError(f'unknown option {token}; options are --workdir DIR and --quick')

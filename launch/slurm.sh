@@ -4,6 +4,8 @@
 # variables in each (research/train/distributed.py) and the processes train as one.
 #   launch/slurm.sh [--dry-run] [--nodes N] [--gpus-per-node G] [--per node|gpu] [--time T]
 #                   [--partition P] [--account A] NAME [--workdir DIR] [--quick] [key=value ...]
+# A sweep is one job array (python -m launch.sweep slurm FILE [these options] builds it):
+#   launch/slurm.sh [options] --array 0-11 --sweep FILE
 # --per gpu (default): G processes per node, one GPU each (JAX gives each its local GPU).
 # --per node: one process per node driving all G GPUs.
 # SLURM sends SIGTERM 120 s before the time limit (--signal): the run checkpoints and exits 0,
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 LAUNCHER=launch/slurm.sh
 source launch/common.sh
 
-dry_run=0 nodes=1 gpus=1 per=gpu time=04:00:00 extra=()
+dry_run=0 nodes=1 gpus=1 per=gpu time=04:00:00 extra=() sweep=
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=1; shift;;
@@ -24,14 +26,22 @@ while [ $# -gt 0 ]; do
            per="$2"; shift 2;;
     --time) option_value "$1" $#; time="$2"; shift 2;;
     --partition|--account) option_value "$1" $#; extra+=("$1=$2"); shift 2;;
-    --array) option_value "$1" $#; extra+=("--array=$2"); shift 2;;  # used by launch/sweep.py
+    --array) option_value "$1" $#; extra+=("--array=$2"); shift 2;;
+    --sweep) option_value "$1" $#; sweep="$2"; shift 2;;
     *) break;;
   esac
 done
-need_experiment "$@"
+if [ -n "$sweep" ]; then
+  [ $# -eq 0 ] || die "--sweep FILE runs the sweep's own experiment; drop '$*'"
+  set -- --sweep "$sweep"
+  name="sweep-$(basename "$sweep" .py)"
+else
+  need_experiment "$@"
+  name="$1"
+fi
 
 tasks_per_node=$([ "$per" = gpu ] && echo "$gpus" || echo 1)
-command=(sbatch "--job-name=research-$1" "--nodes=$nodes" "--ntasks-per-node=$tasks_per_node"
+command=(sbatch "--job-name=research-$name" "--nodes=$nodes" "--ntasks-per-node=$tasks_per_node"
          "--gpus-per-node=$gpus" "--time=$time" --signal=TERM@120 --requeue
          "--output=runs/slurm/%x-%j.out" "--export=ALL,JAX_COMPILATION_CACHE_DIR=$CACHE_DIR,PYTHON=$PYTHON"
          "${extra[@]}" launch/slurm_job.sbatch "$@")

@@ -11,7 +11,7 @@ import jax
 
 # The packages whose versions decide a run's numbers; pinned in pyproject.toml.
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint', 'numpy',
-            'ml-collections', 'scikit-learn', 'tensorboardX', 'matplotlib', 'sympy')
+            'ml-collections', 'scikit-learn', 'tensorboardX', 'matplotlib', 'sympy', 'scipy')
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 

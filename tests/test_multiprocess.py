@@ -97,6 +97,9 @@ def test_experiments_without_multi_process_support_refuse_several_processes(tmp_
     ({'RESEARCH_DISTRIBUTED': 'auto'}, {}),
     ({'SLURM_STEP_NODELIST': 'n[1-2]', 'SLURM_NTASKS': '2'},
      {'cluster_detection_method': 'slurm'}),
+    ({'SLURM_STEP_NODELIST': 'n[1-2]', 'SLURM_NTASKS': '2', 'SLURM_NTASKS_PER_NODE': '1',
+      'SLURM_GPUS_ON_NODE': '4'},
+     {'cluster_detection_method': 'slurm', 'local_device_ids': [0, 1, 2, 3]}),
     ({'SLURM_STEP_NODELIST': 'n1', 'SLURM_NTASKS': '1'}, None),
     ({'SLURM_JOB_ID': '7', 'SLURM_NTASKS': '8'}, None),  # the batch script, outside srun
 ])

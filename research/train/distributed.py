@@ -7,7 +7,8 @@ Where the processes learn about each other, in the order tried:
    and JAX_PROCESS_ID (what launch/ and the loopback test set);
 2. RESEARCH_DISTRIBUTED=auto: JAX detects the cluster itself (Cloud TPU metadata on a TPU-VM
    pod, Open MPI); launch/tpu_vm.sh sets it;
-3. inside a SLURM step (`srun`) with more than one task: JAX reads the SLURM variables.
+3. inside a SLURM step (`srun`) with more than one task: JAX reads the SLURM variables (one
+   process per GPU, or one per node driving all its GPUs).
 
 Anything else is one process, and nothing is initialised.
 """
@@ -50,8 +51,17 @@ def plan(env=os.environ) -> dict | None:
     return {}
   in_srun_step = 'SLURM_STEP_NODELIST' in env and 'SLURM_NTASKS' in env
   if in_srun_step and _int(env, 'SLURM_NTASKS') > 1:
-    return {'cluster_detection_method': 'slurm'}
+    return _slurm(env)
   return None
+
+
+def _slurm(env) -> dict:
+  """JAX gives each SLURM task one GPU (its SLURM_LOCALID): right for one process per GPU. With
+  one task per node (launch/slurm.sh --per node) the process must be given all the node's GPUs."""
+  kwargs = {'cluster_detection_method': 'slurm'}
+  if env.get('SLURM_NTASKS_PER_NODE') == '1' and env.get('SLURM_GPUS_ON_NODE'):
+    kwargs['local_device_ids'] = list(range(_int(env, 'SLURM_GPUS_ON_NODE')))
+  return kwargs
 
 
 def initialize(env=os.environ) -> None:

@@ -1,0 +1,1 @@
+"""Launchers (local.sh, slurm.sh, tpu_vm.sh) and sweeps (python -m launch.sweep)."""

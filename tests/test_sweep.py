@@ -1,0 +1,116 @@
+"""Sweeps: a 2 x 3 x 2 grid of `train --quick` runs here, then aggregates over seeds."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from launch import sweep
+from research import stats
+from tests.conftest import REPO
+
+# 2 widths x 3 learning rates x 2 seeds of the quick preset, cut to 30 steps to stay cheap.
+GRID = dict(
+    experiment='train', quick=True,
+    fixed=['steps=30', 'log_every=10', 'eval_every=30', 'checkpoint_every=30', 'mlp.depth=1'],
+    grid={'mlp.width': [16, 32], 'optim.learning_rate': [1e-3, 3e-3, 1e-2]},
+    seeds=[0, 1])
+
+
+def _sweep(*args: str):
+  return subprocess.run([sys.executable, '-m', 'launch.sweep', *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=600)
+
+
+def _file(tmp_path, **changes):
+  """A sweep file: GRID with `changes` (None removes a field), in tmp_path/sweep."""
+  fields = {**GRID, 'workdir': str(tmp_path / 'sweep'), **changes}
+  fields = {k: v for k, v in fields.items() if v is not None}
+  path = tmp_path / 'grid.py'
+  path.write_text(f'SWEEP = {fields!r}\n')
+  return path
+
+
+def test_a_2x3x2_sweep_runs_here_and_aggregates_over_seeds(tmp_path):
+  path = _file(tmp_path)
+  done = _sweep('run', str(path))
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stdout.count('train: test accuracy') == 12
+  results = sorted((tmp_path / 'sweep').glob('*/seed=*/results.json'))
+  assert len(results) == 12
+
+  again = _sweep('run', str(path))  # finished runs are skipped, not repeated
+  assert again.returncode == 0 and again.stdout.count('done already') == 12
+
+  done = _sweep('aggregate', str(path))
+  assert done.returncode == 0, done.stderr
+  summary = json.loads((tmp_path / 'sweep' / 'summary.json').read_text())
+  assert [r['point'] for r in summary['rows']][:2] == [
+      ['mlp.width=16', 'optim.learning_rate=0.001'], ['mlp.width=16', 'optim.learning_rate=0.003']]
+  assert len(summary['rows']) == 6 and summary['runs_found'] == 12
+  first = summary['rows'][0]
+  seeds = [json.loads((tmp_path / 'sweep' / 'mlp.width=16,optim.learning_rate=0.001' /
+                       f'seed={s}' / 'results.json').read_text())['test']['accuracy']
+           for s in (0, 1)]
+  assert first['values'] == seeds and first['mean'] == pytest.approx(np.mean(seeds))
+  table = (tmp_path / 'sweep' / 'summary.md').read_text()
+  assert table.count('| mlp.width=') == 6 and '95% interval' in table
+  assert (tmp_path / 'sweep' / 'summary.png').stat().st_size > 10_000
+
+
+def test_the_interval_over_seeds_is_students_t():
+  values = [0.91, 0.93, 0.95, 0.90]
+  s = stats.over_seeds(values + [math.nan])
+  low, high = scipy_stats.t.interval(0.95, 3, loc=np.mean(values),
+                                     scale=scipy_stats.sem(values))
+  assert (s['n'], s['n_nonfinite']) == (4, 1)
+  assert s['ci95_low'] == pytest.approx(low) and s['ci95_high'] == pytest.approx(high)
+  assert math.isnan(stats.over_seeds([0.5])['ci95_low'])
+
+
+def test_plan_lists_every_run_with_its_command(tmp_path, capsys):
+  assert sweep.main(['plan', str(_file(tmp_path))]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == 12
+  assert lines[11].endswith('mlp.width=32 optim.learning_rate=0.01 seed=1')
+
+
+def test_a_slurm_sweep_is_one_job_array(tmp_path):
+  path = _file(tmp_path)
+  done = _sweep('slurm', str(path), '--dry-run', '--gpus-per-node', '2')
+  assert done.returncode == 0, done.stderr
+  assert '--array=0-11' in done.stdout and done.stdout.strip().endswith(f'--sweep {path}')
+
+
+@pytest.mark.parametrize('changes, message', [
+    ({'bogus': 1}, 'unknown field(s) bogus'),
+    ({'points': [['model=mlp']]}, 'exactly one of grid'),
+    ({'grid': None}, 'exactly one of grid'),
+    ({'seeds': []}, 'seeds must be a non-empty list'),
+    ({'experiment': None}, 'needs experiment=NAME'),
+    ({'experiment': 'nope'}, 'unknown experiment'),
+    ({'fixed': ['mlp.widht=3']}, 'run 0 (mlp.width=16 optim.learning_rate=0.001)'),
+    ({'fixed': ['steps=0']}, 'steps'),
+])
+def test_bad_sweeps_fail_before_any_run_with_one_line(tmp_path, capsys, changes, message):
+  assert sweep.main(['run', str(_file(tmp_path, **changes))]) == 2
+  err = capsys.readouterr().err
+  assert message in err and err.count('\n') == 1 and not (tmp_path / 'sweep').exists()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['run', 'none.py'], 'does not exist'),
+    (['plan', 'broken.py'], 'could not be read: SyntaxError'),
+    (['aggregate', 'grid.py'], 'no run of the sweep has finished yet'),
+    (['run', 'grid.py', '--index', '12'], 'outside the sweep\'s 12 runs'),
+    (['plan', 'grid.py', '--bogus'], 'unknown option(s) --bogus'),
+])
+def test_missing_or_broken_sweep_files_are_named(tmp_path, capsys, args, message):
+  _file(tmp_path)
+  (tmp_path / 'broken.py').write_text('SWEEP = dict(\n')
+  assert sweep.main([args[0], str(tmp_path / args[1]), *args[2:]]) == 2
+  err = capsys.readouterr().err
+  assert message in err and err.count('\n') == 1
