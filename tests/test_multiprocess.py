@@ -6,9 +6,12 @@ checkpoint the two processes wrote together restores in a single process.
 """
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -36,12 +39,12 @@ def _train_losses(workdir) -> np.ndarray:
   return np.array([r['loss'] for r in records if r['split'] == 'train'])
 
 
-def _two_processes(workdir):
+def _two_processes(workdir, run=RUN):
   """The run as launch/local.sh --processes 2 starts it: two processes on loopback."""
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
          'PORT': str(_free_port()), 'PYTHON': sys.executable}
   done = subprocess.run(['launch/local.sh', '--processes', '2', 'train', '--workdir',
-                         str(workdir), *RUN], cwd=REPO, env=env, capture_output=True,
+                         str(workdir), *run], cwd=REPO, env=env, capture_output=True,
                         text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   return done.stdout
@@ -118,3 +121,33 @@ def test_the_environment_decides_how_processes_join(env, expected):
 def test_bad_distributed_environments_are_named(env, message):
   with pytest.raises(UserError, match=message):
     distributed.plan(env)
+
+
+def test_sigterm_to_one_process_stops_both_at_the_same_checkpoint(tmp_path):
+  """SLURM may signal the processes of a job at slightly different moments: they agree at the
+  next log step, checkpoint together and exit 0, and the relaunched job resumes there."""
+  run = ('model=mlp', 'data=digits', 'steps=160', 'batch_size=80', 'log_every=20',
+         'checkpoint_every=40', 'mlp.width=256', 'mlp.depth=3')
+  port, workdir = _free_port(), tmp_path / 'run'
+  procs = [subprocess.Popen(
+      [sys.executable, '-m', 'experiments', 'run', 'train', '--workdir', str(workdir), *run],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env={**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+           'JAX_COORDINATOR_ADDRESS': f'127.0.0.1:{port}', 'JAX_NUM_PROCESSES': '2',
+           'JAX_PROCESS_ID': str(i)}) for i in range(2)]
+  deadline = time.monotonic() + 120
+  while not (workdir / 'checkpoints' / '40').exists():  # the first checkpoint
+    assert time.monotonic() < deadline and procs[0].poll() is None, 'training never started'
+    time.sleep(0.02)
+  procs[1].send_signal(signal.SIGTERM)
+  errors = [p.communicate(timeout=120)[1] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+  steps = {re.search(r'stopped by SIGTERM after step (\d+)', e).group(1) for e in errors}
+  assert len(steps) == 1, errors  # both stopped after the same step
+  step = int(steps.pop())
+  print(f'SIGTERM to process 1 at checkpoint 40; both stopped after step {step}')
+  assert 40 <= step < 160 and step % 20 == 0 and not (workdir / 'results.json').exists()
+
+  out = _two_processes(workdir, run)
+  assert 'resuming train' in out
+  assert json.loads((workdir / 'results.json').read_text())['resumed_from_step'] == step
