@@ -68,7 +68,7 @@ def initialize(env=os.environ) -> None:
   """Joins this process to the others; a no-op for a single process. Call before any JAX
   computation (jax.distributed requires it)."""
   kwargs = plan(env)
-  if kwargs is None:
+  if kwargs is None or jax.distributed.is_initialized():  # e.g. the second run of a sweep
     return
   try:
     jax.distributed.initialize(**kwargs)
