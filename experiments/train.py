@@ -37,6 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.batch_size = 128          # global: split over devices
   c.eval_batch_size = 1000
   c.log_every = 50
+  c.steps_per_call = 1        # >1: that many steps per dispatch, as one lax.scan (see loop.py)
   c.eval_every = 500
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
@@ -73,7 +74,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   checks.choice('data', c.data, DATASETS)
   checks.choice('backend', c.backend, parallel.BACKENDS)
   for key in ('steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
-              'checkpoint_every', 'keep_checkpoints'):
+              'checkpoint_every', 'keep_checkpoints', 'steps_per_call'):
     checks.at_least(key, c[key], 1)
   checks.at_least('num_devices', c.num_devices, 0)
   checks.at_least('diagnostics_every', c.diagnostics_every, 0)

@@ -24,6 +24,7 @@ class ResidentInputs:
     self._count = len(dataset.train_labels)
     self._per_epoch = pipeline.steps_per_epoch(self._count, global_batch)
     self._epoch, self._perm = None, None
+    self._chunk_epoch, self._perms = None, None
 
   def train(self, step: int) -> tuple:
     epoch = step // self._per_epoch
@@ -31,6 +32,18 @@ class ResidentInputs:
       self._epoch = epoch
       self._perm = self._put(pipeline.epoch_permutation(self._seed, epoch, self._count))
     return self._train, self._perm
+
+  def chunk(self, step: int, steps: int) -> tuple:
+    """The inputs of step.make_multi_step for steps [step, step + steps): the permutations of
+    every epoch they touch, as a fixed number of rows so that one program serves every call."""
+    first = step // self._per_epoch
+    rows = (steps - 1) // self._per_epoch + 2
+    if self._chunk_epoch != first:
+      self._chunk_epoch = first
+      perms = [pipeline.epoch_permutation(self._seed, e, self._count)
+               for e in range(first, first + rows)]
+      self._perms = self._put(np.stack([np.asarray(p) for p in perms]))
+    return self._train, self._perms, self._put(np.int32(first))
 
   def eval(self, start: int) -> tuple:
     return self._test, self._put(np.int32(start))

@@ -58,15 +58,28 @@ def build_backend(config, dataset: Dataset, devices: tuple, fed: bool = False):
   model, tx, step_cfg, host_state = build(config, dataset, len(devices))
   eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
                                  num_devices=len(devices), loss=step_cfg.loss, axis_name=AXIS)
+  multi_step = None
   if fed:
     train_step = step_lib.make_fed_train_step(model, tx, step_cfg, dataset.mean, dataset.std)
     eval_step = step_lib.make_fed_eval_step(model, eval_cfg, dataset.mean, dataset.std)
   else:
     train_step = step_lib.make_train_step(model, tx, step_cfg)
     eval_step = step_lib.make_eval_step(model, eval_cfg)
+    if steps_per_call(config) > 1:
+      per_epoch = pipeline.steps_per_epoch(len(dataset.train_labels), config.batch_size)
+      multi_step = step_lib.make_multi_step(train_step, steps_per_call(config), per_epoch)
   backend = parallel.make_backend(config.backend, devices, train_step, eval_step, AXIS,
-                                  batch_sharded=fed)
+                                  batch_sharded=fed, multi_step=multi_step)
   return backend, host_state
+
+
+def steps_per_call(config) -> int:
+  """How many steps one dispatch runs: `config.steps_per_call`, cut to divide every interval
+  at which the loop must stop to log, evaluate, probe or checkpoint, so those fall between
+  calls. A run's calls then start at the same steps whether it resumed or not."""
+  intervals = (config.log_every, config.eval_every, config.checkpoint_every,
+               config.diagnostics_every or config.steps_per_call)
+  return math.gcd(config.steps_per_call, *intervals)
 
 
 def make_inputs(config, dataset: Dataset, backend: parallel.Backend, fed: bool):
@@ -106,6 +119,18 @@ def evaluate(backend: parallel.Backend, state, source, num_examples: int, global
     stats = backend.get(backend.eval_step(state, *source.eval(start)))
     total = stats if total is None else metrics.merge(total, stats)
   return metrics.summarize(total)
+
+
+def _records(pending: list) -> list[tuple[int, dict]]:
+  """(step, {name: float}) for every step in `pending`, fetched from the devices. A chunk's
+  metrics are stacked on their last axis (after pmap's device axis); a single step's are not."""
+  records = []
+  for last, metrics_, steps in pending:
+    for j in range(max(steps, 1)):
+      values = {k: float(np.asarray(v)[..., j].ravel()[0] if steps else np.ravel(v)[0])
+                for k, v in metrics_.items()}
+      records.append((last - max(steps, 1) + 1 + j, values))
+  return records
 
 
 def _check_finite(records: list[tuple[int, dict]]) -> None:
@@ -158,16 +183,25 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   stack = contextlib.ExitStack()
   if probe and start == 0:
     log.write(0, 'diagnostics', probe(backend.get(state), 0))
-  pending = []
+  pending = []  # (last step, metrics over the steps up to it, how many steps) not yet read
+  chunk = steps_per_call(config) if backend.multi_step else 1
   began = time.perf_counter()
   try:
     stop_requested = stack.enter_context(preemption.sigterm_flag())
     bar = tqdm.tqdm(total=config.steps, initial=start, desc=config.model, unit='step',
                     disable=None if main else True, file=sys.stderr)
-    for step in range(start, config.steps):
-      state, step_metrics = backend.train_step(state, *source.train(step))
-      done = step + 1
-      pending.append((done, step_metrics))
+    step = start
+    while step < config.steps:
+      # Whole chunks at multiples of `chunk`; the tail (steps not a multiple) one by one.
+      if chunk > 1 and step % chunk == 0 and step + chunk <= config.steps:
+        state, step_metrics = backend.multi_step(state, *source.chunk(step, chunk))
+        pending.append((step + chunk, step_metrics, chunk))
+        step += chunk
+      else:
+        state, step_metrics = backend.train_step(state, *source.train(step))
+        step += 1
+        pending.append((step, step_metrics, 0))
+      done = step
       is_last = done == config.steps
       is_log = done % config.log_every == 0
       if fed:  # processes stop together: at log steps they agree whether any got SIGTERM
@@ -176,8 +210,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
         preempted = stop_requested() and not is_last
       is_ckpt = done % config.checkpoint_every == 0 or is_last or preempted
       if is_log or is_ckpt:
-        records = [(s, {k: float(np.ravel(v)[0]) for k, v in m.items()})
-                   for s, m in jax.device_get(pending)]
+        records = _records(jax.device_get(pending))
         pending = []
         _check_finite(records)
         for s, values in records:

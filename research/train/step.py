@@ -81,6 +81,23 @@ def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig):
   return train_step
 
 
+def make_multi_step(train_step, steps: int, steps_per_epoch: int):
+  """`steps` train steps as one `lax.scan`, one dispatch instead of `steps` (what a small model
+  needs: its per-step Python and dispatch cost exceeds its compute).
+
+  (state, data, perms_ExN, first_epoch) -> (state, metrics stacked over the steps): row e of
+  `perms_ExN` is the permutation of epoch first_epoch + e, so a call may cross epochs.
+  """
+
+  def multi_step(state: TrainState, data: pipeline.DeviceData, perms_ExN: jax.Array,
+                 first_epoch: jax.Array):
+    def body(state, _):
+      return train_step(state, data, perms_ExN[state.step // steps_per_epoch - first_epoch])
+    return lax.scan(body, state, None, length=steps)
+
+  return multi_step
+
+
 def make_fed_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig, mean, std):
   """(state, (images_B, labels_B)) -> (state, metrics), for a batch already sliced per device
   (research/data/feed.py); the same update as make_train_step's on the same examples."""
