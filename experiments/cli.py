@@ -4,10 +4,12 @@ Exit status: 0 done; 2 a mistake in the request (one line on stderr says which);
 became non-finite (the step is named, the last good checkpoint kept).
 """
 import argparse
+import os
 import pathlib
 import sys
 
-from experiments import EXPERIMENTS, overrides, rundir
+import experiments
+from experiments import overrides, rundir
 from research.errors import NonFiniteError, UserError
 from research.train.preemption import Preempted
 
@@ -47,9 +49,9 @@ def parse(argv: list[str]):
 
 
 def build_config(name: str, quick: bool, assignments: list[str]):
-  if name not in EXPERIMENTS:
-    raise UserError(f'unknown experiment {name!r}; choose one of {", ".join(EXPERIMENTS)}')
-  experiment = EXPERIMENTS[name]
+  if name not in experiments.NAMES:
+    raise UserError(f'unknown experiment {name!r}; choose one of {", ".join(experiments.NAMES)}')
+  experiment = experiments.get(name)
   config = experiment.get_config()
   if quick:
     with config.unlocked():
@@ -60,6 +62,17 @@ def build_config(name: str, quick: bool, assignments: list[str]):
   return experiment, config
 
 
+def _persistent_compilation_cache() -> None:
+  """Compiled programs are kept on disk (~/.cache/research-jax unless JAX_COMPILATION_CACHE_DIR
+  says otherwise), so the second run of a program, a resumed run among them, starts warm."""
+  import jax
+  if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
+    jax.config.update('jax_compilation_cache_dir',
+                      str(pathlib.Path.home() / '.cache' / 'research-jax'))
+  if not os.environ.get('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'):
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.1)
+
+
 def _run(args, assignments: list[str]) -> int:
   experiment, config = build_config(args.name, args.quick, assignments)
   workdir = args.workdir or pathlib.Path('runs') / (args.name + ('-quick' if args.quick else ''))
@@ -67,6 +80,7 @@ def _run(args, assignments: list[str]) -> int:
   # Imported late: JAX starts up here, after every cheap check has passed.
   from research import manifest as manifest_lib
   from research.train import distributed
+  _persistent_compilation_cache()
   distributed.initialize()  # several processes (SLURM, TPU pod, explicit): one JAX runtime
   processes = distributed.process_count()
   if processes > 1 and not getattr(experiment, 'MULTI_PROCESS', False):
@@ -91,8 +105,8 @@ def main(argv: list[str]) -> int:
     if assignments and args.command != 'run':
       raise UserError(f'{assignments[0]!r}: overrides go with "run NAME"')
     if args.command == 'list':
-      for name, experiment in EXPERIMENTS.items():
-        print(f'{name:24s} {experiment.DESCRIPTION}')
+      for name in experiments.NAMES:
+        print(f'{name:24s} {experiments.get(name).DESCRIPTION}')
       return 0
     return _run(args, assignments)
   except UserError as e:

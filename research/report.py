@@ -3,10 +3,14 @@ import contextlib
 import math
 import pathlib
 
-import matplotlib
 
-matplotlib.use('Agg')  # files only; never a window
-import matplotlib.pyplot as plt  # noqa: E402
+
+def _pyplot():
+  """matplotlib, imported on first use (half a second that a run's start need not pay)."""
+  import matplotlib
+  matplotlib.use('Agg')  # files only; never a window
+  import matplotlib.pyplot as plt
+  return plt
 
 
 def fmt(value) -> str:
@@ -26,6 +30,7 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
 @contextlib.contextmanager
 def figure(path: pathlib.Path, panels: int = 1, panel_size: tuple[float, float] = (6, 4)):
   """Yields (fig, axes) with `panels` side by side; saves to `path` and frees the figure."""
+  plt = _pyplot()
   fig, axes = plt.subplots(1, panels, figsize=(panel_size[0] * panels, panel_size[1]), dpi=110,
                            squeeze=False)
   try:

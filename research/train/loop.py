@@ -190,7 +190,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
     stop_requested = stack.enter_context(preemption.sigterm_flag())
     bar = tqdm.tqdm(total=config.steps, initial=start, desc=config.model, unit='step',
                     disable=None if main else True, file=sys.stderr)
-    step = start
+    step, first_call_done = start, None
     while step < config.steps:
       # Whole chunks at multiples of `chunk`; the tail (steps not a multiple) one by one.
       if chunk > 1 and step % chunk == 0 and step + chunk <= config.steps:
@@ -201,6 +201,9 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
         state, step_metrics = backend.train_step(state, *source.train(step))
         step += 1
         pending.append((step, step_metrics, 0))
+      if first_call_done is None:  # one sync, for the timings below: compile ends here
+        jax.block_until_ready(step_metrics)
+        first_call_done, first_call_steps = time.perf_counter(), step - start
       done = step
       is_last = done == config.steps
       is_log = done % config.log_every == 0
@@ -228,6 +231,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       if preempted:
         raise preemption.Preempted(done)  # after `finally` below has waited for the write
     bar.close()
+    loop_done = time.perf_counter()
     test = evaluate(backend, state, source, num_test, config.eval_batch_size)
     if start < config.steps:  # a finished run started again only re-reports
       log.write(config.steps, 'test', test)
@@ -245,5 +249,10 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       'devices': len(devices),
       'train_time_s': train_time,
       'steps_run': config.steps - start,
+      # After the first call (its compile): every step, log, eval and checkpoint of the loop.
+      'steady_s': loop_done - first_call_done if first_call_done else 0.0,
+      'steady_steps': config.steps - start - first_call_steps if first_call_done else 0,
+      'first_step_unix': time.time() - (time.perf_counter() - first_call_done)
+                         if first_call_done else None,
       'resumed_from_step': start,
   }

@@ -6,8 +6,7 @@ the log reads as if the run had never stopped. With several processes only proce
 """
 import json
 import pathlib
-
-import tensorboardX
+import sys
 
 
 class MetricsLog:
@@ -19,8 +18,15 @@ class MetricsLog:
       return
     self._truncate_after(resume_step)
     self._file = self.path.open('a')
-    self._tensorboard = tensorboardX.SummaryWriter(str(workdir / 'tensorboard'),
-                                                   purge_step=resume_step + 1)
+    self._tensorboard_args = (str(workdir / 'tensorboard'), resume_step + 1)
+    self._tensorboard = None  # opened at the first write: importing it takes seconds
+
+  def _events(self):
+    if self._tensorboard is None:
+      tensorboardX = _import_tensorboardx()
+      logdir, purge_step = self._tensorboard_args
+      self._tensorboard = tensorboardX.SummaryWriter(logdir, purge_step=purge_step)
+    return self._tensorboard
 
   def _truncate_after(self, step: int) -> None:
     if not self.path.exists():
@@ -34,20 +40,37 @@ class MetricsLog:
       return
     scalars = {k: v for k, v in values.items() if isinstance(v, (int, float))}
     self._file.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
+    events = self._events()
     for name, value in scalars.items():
-      self._tensorboard.add_scalar(f'{split}/{name}', value, step)
+      events.add_scalar(f'{split}/{name}', value, step)
 
   def flush(self) -> None:
     if not self.enabled:
       return
     self._file.flush()
-    self._tensorboard.flush()
+    if self._tensorboard is not None:
+      self._tensorboard.flush()
 
   def close(self) -> None:
     if not self.enabled:
       return
     self._file.close()
-    self._tensorboard.close()
+    if self._tensorboard is not None:
+      self._tensorboard.close()
+
+
+def _import_tensorboardx():
+  """tensorboardX imports PyTorch where it is installed (2 s), only to accept torch tensors,
+  which we never pass: it is kept from seeing PyTorch unless PyTorch is already loaded."""
+  if 'torch' in sys.modules or 'tensorboardX' in sys.modules:
+    import tensorboardX
+    return tensorboardX
+  sys.modules['torch'] = None  # makes `import torch` raise ImportError, which it handles
+  try:
+    import tensorboardX
+  finally:
+    del sys.modules['torch']
+  return tensorboardX
 
 
 def _parse(line: str):

@@ -1,0 +1,61 @@
+"""What the training loop costs beyond its steps
+
+How much longer is a training run through the real loop (per-epoch permutations, batch
+gathering, metrics fetched every `log_every` steps, the progress bar, metrics.jsonl and
+TensorBoard) than the same number of bare train steps; and what does an asynchronous
+checkpoint every N steps add?
+"""
+import pathlib
+import shutil
+
+from experiments.throughput import ours, timing
+from experiments.throughput.workloads import WORKLOADS
+from research import report
+from research.train import loop
+
+TITLE = 'What the training loop costs beyond its steps'
+
+
+def _loop_step_s(config, dataset, workdir: pathlib.Path) -> float:
+  shutil.rmtree(workdir, ignore_errors=True)
+  workdir.mkdir(parents=True)
+  results = loop.train_and_evaluate(config, workdir, dataset, {})
+  return results['steady_s'] / results['steady_steps']
+
+
+def measure(config, workdir: pathlib.Path) -> dict:
+  workload = WORKLOADS[config.overheads.workload]
+  dataset = workload.dataset()
+  k = config.steps_per_call
+  bare = ours.Trainer(workload, dataset, config.batch_size, k)
+  bare_s = timing.alternate({'bare': (bare.steps, bare.k)}, config.repeats,
+                            config.min_repeat_s)['bare']['step_s']
+  run = ours.config_for(workload, config.batch_size, k)
+  steps = config.overheads.steps
+  with run.unlocked():
+    run.steps, run.log_every, run.eval_every = steps, 50, steps
+    run.checkpoint_every = steps
+  plain = _loop_step_s(run, dataset, workdir / 'loop-runs' / 'plain')
+  with run.unlocked():
+    run.checkpoint_every = config.overheads.checkpoint_every
+  checkpointed = _loop_step_s(run, dataset, workdir / 'loop-runs' / 'checkpointed')
+  return {'workload': workload.name, 'steps': steps, 'steps_per_call': k, 'bare_step_s': bare_s,
+          'loop_step_s': plain, 'checkpointed_step_s': checkpointed,
+          'checkpoint_every': config.overheads.checkpoint_every}
+
+
+def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
+  loop_overhead = results['loop_step_s'] / results['bare_step_s'] - 1
+  ckpt_overhead = results['checkpointed_step_s'] / results['loop_step_s'] - 1
+  table = report.markdown_table(['', 'ms per step', 'overhead'], [
+      ['bare train steps', f'{1e3 * results["bare_step_s"]:.3f}', ''],
+      ['the training loop (log every 50)', f'{1e3 * results["loop_step_s"]:.3f}',
+       f'{loop_overhead:+.1%} over bare steps'],
+      [f'... and a checkpoint every {results["checkpoint_every"]} steps',
+       f'{1e3 * results["checkpointed_step_s"]:.3f}', f'{ckpt_overhead:+.1%} over the loop']])
+  text = (f'{results["workload"]}, {results["steps"]} steps, steps_per_call '
+          f'{results["steps_per_call"]}; the loop is timed after its first call (compile) up '
+          f'to its final evaluation.\n\n{table}\n\nConclusion: input pipeline and logging cost '
+          f'{loop_overhead:+.1%}, asynchronous checkpoints every {results["checkpoint_every"]} '
+          f'steps {ckpt_overhead:+.1%} (goal: under 5% each).')
+  return text, {'loop_overhead': loop_overhead, 'checkpoint_overhead': ckpt_overhead}

@@ -1,0 +1,89 @@
+"""Training throughput against PyTorch and against the machine
+
+How many training samples per second does our jitted train step process, one dispatch per
+step and `steps_per_call` steps per dispatch (lax.scan; for the workloads in `scan_workloads`:
+XLA's CPU backend runs convolutions inside a loop body many times slower), against PyTorch eager on the same
+model, batch and optimizer in the same process; and what fraction of the machine's measured
+float32 matrix-multiply rate does it reach (FLOPs from XLA's cost analysis)?
+"""
+import pathlib
+
+from experiments.throughput import ours, timing, torch_reference
+from experiments.throughput.workloads import WORKLOADS
+from research import report
+
+TITLE = 'Training throughput against PyTorch and against the machine'
+
+
+def measure(config) -> dict:
+  machine = timing.matmul_rates(config.matmul_size, config.repeats, config.min_repeat_s)
+  rows = []
+  for name in config.workloads:
+    workload = WORKLOADS[name]
+    dataset = workload.dataset()
+    print(f'    {name}', flush=True)
+    step = ours.Trainer(workload, dataset, config.batch_size, 1)
+    contenders = {'ours_step': (step.steps, 1)}
+    if name in config.scan_workloads:
+      scan = ours.Trainer(workload, dataset, config.batch_size, config.steps_per_call)
+      contenders['ours_scan'] = (scan.steps, scan.k)
+    if torch_reference.available() and config.torch:
+      reference = torch_reference.Trainer(workload, dataset, config.batch_size)
+      contenders['torch'] = (reference.steps, 1)
+    timed = timing.alternate(contenders, config.repeats, config.min_repeat_s)
+    rows.append({'workload': name, 'description': workload.description, **step.step_cost(),
+                 'timings': timed})
+  return {'matmul_gflops': machine, 'rows': rows, 'batch_size': config.batch_size,
+          'torch_version': torch_reference.version() if config.torch else None}
+
+
+def summarize(results: dict) -> list[dict]:
+  """Per workload: samples/s of each contender, our best against PyTorch, GFLOP/s and the
+  fraction of the machine's matrix-multiply rate."""
+  limit = max(results['matmul_gflops'].values())
+  out = []
+  for row in results['rows']:
+    rate = {name: results['batch_size'] / t['step_s'] for name, t in row['timings'].items()}
+    best = max(rate['ours_step'], rate.get('ours_scan', 0.0))
+    gflops = row['flops'] * best / results['batch_size'] / 1e9
+    out.append({'workload': row['workload'], **{f'{k}_samples_s': v for k, v in rate.items()},
+                'spread': max(t['spread'] for t in row['timings'].values()),
+                'ours_over_torch': best / rate['torch'] if 'torch' in rate else None,
+                'gflops': gflops, 'fraction_of_matmul': gflops / limit})
+  return out
+
+
+def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
+  rows = summarize(results)
+  has_torch = all(r['ours_over_torch'] is not None for r in rows)
+  headers = ['workload', 'ours, step/dispatch', 'ours, scan',
+             *(['PyTorch eager', 'ours / PyTorch'] if has_torch else []),
+             'GFLOP/s', 'of matmul rate', 'spread']
+  table = report.markdown_table(headers, [
+      [r['workload'], f'{r["ours_step_samples_s"]:,.0f}',
+       f'{r["ours_scan_samples_s"]:,.0f}' if 'ours_scan_samples_s' in r else 'not run',
+       *([f'{r["torch_samples_s"]:,.0f}', f'{r["ours_over_torch"]:.2f}x'] if has_torch else []),
+       f'{r["gflops"]:.1f}', f'{r["fraction_of_matmul"]:.0%}', f'{r["spread"]:.0%}']
+      for r in rows])
+  with report.figure(workdir / 'throughput.png') as (_, (ax,)):
+    names = [r['workload'] for r in rows]
+    series = ['ours_step', 'ours_scan'] + (['torch'] if has_torch else [])
+    for i, key in enumerate(series):
+      ax.bar([x + 0.27 * i for x in range(len(rows))], [r.get(f'{key}_samples_s', 0) for r in rows],
+             0.27, label=key.replace('_', ', '))
+    ax.set_xticks([x + 0.27 for x in range(len(rows))], names)
+    ax.set_yscale('log')
+    ax.set_ylabel('training samples / s')
+    ax.legend(fontsize=8)
+  matmul = ', '.join(f'{k} {v:.0f}' for k, v in results['matmul_gflops'].items())
+  torch_line = (f'PyTorch {results["torch_version"]}, eager, same process, repeats alternated.'
+                if has_torch else 'PyTorch is not installed (`make torch`): ours alone.')
+  verdicts = [f'{r["workload"]}: ours/PyTorch {r["ours_over_torch"]:.2f}x' for r in rows
+              if r['ours_over_torch'] is not None]
+  fractions = ', '.join(f'{r["fraction_of_matmul"]:.0%} ({r["workload"]})' for r in rows)
+  text = (f'Batch {results["batch_size"]}, Adam, float32, one device. {torch_line} Samples/s '
+          f'are medians over repeats; spread is (max - min) / median of the noisiest '
+          f'contender. Measured float32 matrix-multiply rate (GFLOP/s): {matmul}.\n\n{table}\n\n![throughput](throughput.png)\n\n'
+          f'Conclusion: {"; ".join(verdicts) or "no PyTorch to compare with"}. Our step '
+          f'reaches {fractions} of the measured matrix-multiply rate.')
+  return text, {r['workload']: {k: v for k, v in r.items() if k != 'workload'} for r in rows}
