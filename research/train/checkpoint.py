@@ -4,26 +4,37 @@ Orbax writes each step into a temporary directory and renames it when complete, 
 at any instant leaves only whole checkpoints behind (the torn temporary ones are removed on the
 next start). Saves are asynchronous: Orbax copies the arrays off the device before `save`
 returns and writes files in the background while training continues.
+
+Orbax (half a second to import) is loaded and the manager opened at the first use that needs
+them: a fresh run starts training without waiting for either.
 """
+import functools
 import pathlib
 
 import jax
-import orbax.checkpoint as ocp
 
 
 class Checkpointer:
 
   def __init__(self, directory: pathlib.Path, keep: int = 3, asynchronous: bool = True):
+    self._directory, self._keep, self._asynchronous = directory.absolute(), keep, asynchronous
+
+  @functools.cached_property
+  def _manager(self):
+    import orbax.checkpoint as ocp
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, cleanup_tmp_directories=True,
-        enable_async_checkpointing=asynchronous)
-    self._manager = ocp.CheckpointManager(directory.absolute(), options=options,
-                                          item_names=('state', 'config', 'manifest'))
+        max_to_keep=self._keep, create=True, cleanup_tmp_directories=True,
+        enable_async_checkpointing=self._asynchronous)
+    return ocp.CheckpointManager(self._directory, options=options,
+                                 item_names=('state', 'config', 'manifest'))
 
   def latest_step(self) -> int | None:
+    if not self._directory.exists():  # nothing saved yet; no need to open the manager
+      return None
     return self._manager.latest_step()
 
   def save(self, step: int, state, config: dict, manifest: dict) -> None:
+    import orbax.checkpoint as ocp
     self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config),
         manifest=ocp.args.JsonSave(manifest)))
@@ -31,15 +42,17 @@ class Checkpointer:
   def restore(self, step: int, target_state):
     """Returns (state, config, manifest); arrays take the shapes, dtypes and shardings of
     `target_state` (arrays or `jax.ShapeDtypeStruct`s, see `abstract`)."""
+    import orbax.checkpoint as ocp
     restored = self._manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(target_state), config=ocp.args.JsonRestore(),
         manifest=ocp.args.JsonRestore()))
     return restored.state, restored.config, restored.manifest
 
   def close(self) -> None:
-    """Waits for writes in flight, then releases the manager."""
-    self._manager.wait_until_finished()
-    self._manager.close()
+    """Waits for writes in flight, then releases the manager (if it was ever opened)."""
+    if '_manager' in self.__dict__:
+      self._manager.wait_until_finished()
+      self._manager.close()
 
 
 def abstract(state):
