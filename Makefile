@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test clean torch
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# PyTorch (CPU build) for the throughput experiment's comparison; optional.
+torch: $(STAMP)
+	$(BIN)/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu

@@ -41,7 +41,8 @@ def _plot(path: pathlib.Path, metric: str, rows: list[dict]) -> None:
                 for _, r in line]
       ax.errorbar([position(x) for x, _ in line], means, yerr=errors, marker='o', ms=4,
                   capsize=3, label=label)
-    if numeric and min(map(_number, xs)) > 0 and max(map(_number, xs)) / min(map(_number, xs)) >= 10:
+    values = [_number(x) for x in xs] if numeric else []
+    if values and min(values) > 0 and max(values) / min(values) >= 10:
       ax.set_xscale('log')
     if not numeric:
       ax.set_xticks(range(len(categories)), categories)

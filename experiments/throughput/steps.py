@@ -1,9 +1,9 @@
 """Training throughput against PyTorch and against the machine
 
 How many training samples per second does our jitted train step process, one dispatch per
-step and `steps_per_call` steps per dispatch (lax.scan; for the workloads in `scan_workloads`:
-XLA's CPU backend runs convolutions inside a loop body many times slower), against PyTorch eager on the same
-model, batch and optimizer in the same process; and what fraction of the machine's measured
+step and `steps_per_call` steps per dispatch (lax.scan, for the workloads in `scan_workloads`:
+XLA's CPU backend runs convolutions inside a loop body many times slower), against PyTorch
+eager on the same model, batch and optimizer in the same process; and what fraction of the machine's measured
 float32 matrix-multiply rate does it reach (FLOPs from XLA's cost analysis)?
 """
 import pathlib
@@ -33,8 +33,15 @@ def measure(config) -> dict:
     timed = timing.alternate(contenders, config.repeats, config.min_repeat_s)
     rows.append({'workload': name, 'description': workload.description, **step.step_cost(),
                  'timings': timed})
+  if not config.torch:
+    torch_note = 'PyTorch comparison off (torch=False): ours alone.'
+  elif not torch_reference.available():
+    torch_note = 'PyTorch is not installed (`make torch` installs the CPU build): ours alone.'
+  else:
+    torch_note = (f'PyTorch {torch_reference.version()}, eager, in the same process, '
+                  'repeats alternated with ours.')
   return {'matmul_gflops': machine, 'rows': rows, 'batch_size': config.batch_size,
-          'torch_version': torch_reference.version() if config.torch else None}
+          'torch_note': torch_note}
 
 
 def summarize(results: dict) -> list[dict]:
@@ -69,21 +76,20 @@ def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
     names = [r['workload'] for r in rows]
     series = ['ours_step', 'ours_scan'] + (['torch'] if has_torch else [])
     for i, key in enumerate(series):
-      ax.bar([x + 0.27 * i for x in range(len(rows))], [r.get(f'{key}_samples_s', 0) for r in rows],
-             0.27, label=key.replace('_', ', '))
+      ax.bar([x + 0.27 * i for x in range(len(rows))],
+             [r.get(f'{key}_samples_s', 0) for r in rows], 0.27, label=key.replace('_', ', '))
     ax.set_xticks([x + 0.27 for x in range(len(rows))], names)
     ax.set_yscale('log')
     ax.set_ylabel('training samples / s')
     ax.legend(fontsize=8)
   matmul = ', '.join(f'{k} {v:.0f}' for k, v in results['matmul_gflops'].items())
-  torch_line = (f'PyTorch {results["torch_version"]}, eager, same process, repeats alternated.'
-                if has_torch else 'PyTorch is not installed (`make torch`): ours alone.')
   verdicts = [f'{r["workload"]}: ours/PyTorch {r["ours_over_torch"]:.2f}x' for r in rows
               if r['ours_over_torch'] is not None]
   fractions = ', '.join(f'{r["fraction_of_matmul"]:.0%} ({r["workload"]})' for r in rows)
-  text = (f'Batch {results["batch_size"]}, Adam, float32, one device. {torch_line} Samples/s '
-          f'are medians over repeats; spread is (max - min) / median of the noisiest '
-          f'contender. Measured float32 matrix-multiply rate (GFLOP/s): {matmul}.\n\n{table}\n\n![throughput](throughput.png)\n\n'
+  text = (f'Batch {results["batch_size"]}, Adam, float32, one device. {results["torch_note"]} '
+          'Samples/s are medians over repeats; spread is (max - min) / median of the noisiest '
+          f'contender. Measured float32 matrix-multiply rate (GFLOP/s): {matmul}.\n\n'
+          f'{table}\n\n![throughput](throughput.png)\n\n'
           f'Conclusion: {"; ".join(verdicts) or "no PyTorch to compare with"}. Our step '
           f'reaches {fractions} of the measured matrix-multiply rate.')
   return text, {r['workload']: {k: v for k, v in r.items() if k != 'workload'} for r in rows}

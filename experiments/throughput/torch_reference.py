@@ -37,7 +37,8 @@ def _resnet20(nn, num_classes: int):
       out = self.bn2(self.conv2(out))
       shortcut = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
       if self.pad:  # option A: zero-padded channels
-        shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        low = self.pad // 2
+        shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, low, self.pad - low))
       return torch.relu(out + shortcut)
 
   layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]

@@ -1,0 +1,43 @@
+"""The throughput experiment end to end at toy size: tables, plot, conclusions, one-line errors.
+
+Speed itself is measured by the experiment, not asserted here; these tests check that every
+figure is produced and consistent."""
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+TOY = ('sections=steps,overheads', 'workloads=tiny_mlp', 'scan_workloads=tiny_mlp',
+       'torch=False', 'repeats=2', 'min_repeat_s=0.01', 'matmul_size=128', 'steps_per_call=10',
+       'overheads.workload=tiny_mlp', 'overheads.steps=60', 'overheads.checkpoint_every=20')
+
+
+def test_toy_run_reports_throughput_and_overheads(tmp_path):
+  done = run_cli('run', 'throughput', '--quick', '--workdir', str(tmp_path), *TOY)
+  assert done.returncode == 0, done.stderr[-3000:]
+  results = json.loads((tmp_path / 'results.json').read_text())
+  steps = results['sections']['steps']
+  [row] = steps['rows']
+  assert set(row['timings']) == {'ours_step', 'ours_scan'}  # no PyTorch: torch=False
+  assert row['timings']['ours_scan']['steps_per_repeat'] % 10 == 0
+  assert row['flops'] > 0 and steps['matmul_gflops']['xla'] > 0
+  head = results['headline']
+  assert head['steps']['tiny_mlp']['ours_over_torch'] is None
+  assert head['steps']['tiny_mlp']['gflops'] > 0
+  assert head['overheads']['loop_overhead'] > -1 and head['overheads']['checkpoint_overhead'] > -1
+  report = (tmp_path / 'report.md').read_text()
+  assert 'PyTorch comparison off (torch=False)' in report
+  assert '| tiny_mlp |' in report and 'over bare steps' in report
+  assert (tmp_path / 'throughput.png').stat().st_size > 5000
+
+
+@pytest.mark.parametrize('override, message', [
+    ('workloads=(tiny_mlp,nope)', 'workloads'),
+    ('overheads.steps=10', 'overheads.steps'),
+    ('sections=(steps,speed)', 'sections'),
+])
+def test_bad_throughput_configs_give_one_line(tmp_path, override, message):
+  done = run_cli('run', 'throughput', '--quick', '--workdir', str(tmp_path / 'w'), override)
+  assert done.returncode == 2 and done.stderr.count('\n') == 1 and message in done.stderr
+  assert not (tmp_path / 'w').exists()
