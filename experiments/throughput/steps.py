@@ -3,8 +3,9 @@
 How many training samples per second does our jitted train step process, one dispatch per
 step and `steps_per_call` steps per dispatch (lax.scan, for the workloads in `scan_workloads`:
 XLA's CPU backend runs convolutions inside a loop body many times slower), against PyTorch
-eager on the same model, batch and optimizer in the same process; and what fraction of the machine's measured
-float32 matrix-multiply rate does it reach (FLOPs from XLA's cost analysis)?
+eager on the same model, batch and optimizer in the same process; and what fraction of the
+machine's measured float32 matrix-multiply rate does it reach (FLOPs from XLA's cost
+analysis)?
 """
 import pathlib
 
