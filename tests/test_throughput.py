@@ -10,7 +10,8 @@ from tests.conftest import run_cli
 
 TOY = ('sections=steps,overheads', 'workloads=tiny_mlp', 'scan_workloads=tiny_mlp',
        'torch=False', 'repeats=2', 'min_repeat_s=0.01', 'matmul_size=128', 'steps_per_call=10',
-       'overheads.workload=tiny_mlp', 'overheads.steps=60', 'overheads.checkpoint_every=20')
+       'overheads.workload=tiny_mlp', 'overheads.steps=60', 'overheads.checkpoint_every=20',
+       'overheads.repeats=1')
 
 
 def test_toy_run_reports_throughput_and_overheads(tmp_path):

@@ -33,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.repeats = 7                # alternated timed repeats; the median is reported
   c.min_repeat_s = 0.5         # each repeat runs at least this long
   c.matmul_size = 2048         # the float32 matrix multiply that measures the machine
-  c.overheads = dict(workload='mlp_4x512', steps=1000, checkpoint_every=250)
+  c.overheads = dict(workload='mlp_4x512', steps=1000, checkpoint_every=250, repeats=3)
   return c.lock()
 
 
@@ -42,7 +42,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.workloads = ('tiny_mlp', 'mlp_4x512', 'cnn')
   c.repeats, c.min_repeat_s, c.matmul_size = 3, 0.2, 1024
   c.steps_per_call = 20
-  c.overheads.steps, c.overheads.checkpoint_every = 400, 100
+  c.overheads.steps, c.overheads.checkpoint_every, c.overheads.repeats = 400, 100, 2
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -55,6 +55,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   checks.choice('overheads.workload', c.overheads.workload, WORKLOADS)
   checks.at_least('overheads.steps', c.overheads.steps, 2 * c.steps_per_call)
   checks.at_least('overheads.checkpoint_every', c.overheads.checkpoint_every, 1)
+  checks.at_least('overheads.repeats', c.overheads.repeats, 1)
 
 
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:

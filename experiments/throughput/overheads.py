@@ -7,6 +7,7 @@ checkpoint every N steps add?
 """
 import pathlib
 import shutil
+import statistics
 
 from experiments.throughput import ours, timing
 from experiments.throughput.workloads import WORKLOADS
@@ -30,18 +31,22 @@ def measure(config, workdir: pathlib.Path) -> dict:
   bare = ours.Trainer(workload, dataset, config.batch_size, k)
   bare_s = timing.alternate({'bare': (bare.steps, bare.k)}, config.repeats,
                             config.min_repeat_s)['bare']['step_s']
-  run = ours.config_for(workload, config.batch_size, k)
   steps = config.overheads.steps
-  with run.unlocked():
-    run.steps, run.log_every, run.eval_every = steps, 50, steps
-    run.checkpoint_every = steps
-  plain = _loop_step_s(run, dataset, workdir / 'loop-runs' / 'plain')
-  with run.unlocked():
-    run.checkpoint_every = config.overheads.checkpoint_every
-  checkpointed = _loop_step_s(run, dataset, workdir / 'loop-runs' / 'checkpointed')
+  runs = {}
+  for name, every in (('plain', steps), ('checkpointed', config.overheads.checkpoint_every)):
+    runs[name] = ours.config_for(workload, config.batch_size, k)
+    with runs[name].unlocked():
+      runs[name].steps, runs[name].log_every, runs[name].eval_every = steps, 50, steps
+      runs[name].checkpoint_every = every
+  # Whole runs, alternated like the step timings: a slow spell of the machine hits both.
+  times = {name: [] for name in runs}
+  for _ in range(config.overheads.repeats):
+    for name, run in runs.items():
+      times[name].append(_loop_step_s(run, dataset, workdir / 'loop-runs' / name))
   return {'workload': workload.name, 'steps': steps, 'steps_per_call': k, 'bare_step_s': bare_s,
-          'loop_step_s': plain, 'checkpointed_step_s': checkpointed,
-          'checkpoint_every': config.overheads.checkpoint_every}
+          'loop_step_s': statistics.median(times['plain']),
+          'checkpointed_step_s': statistics.median(times['checkpointed']),
+          'loop_runs_s': times, 'checkpoint_every': config.overheads.checkpoint_every}
 
 
 def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
@@ -55,7 +60,8 @@ def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
        f'{1e3 * results["checkpointed_step_s"]:.3f}', f'{ckpt_overhead:+.1%} over the loop']])
   text = (f'{results["workload"]}, {results["steps"]} steps, steps_per_call '
           f'{results["steps_per_call"]}; the loop is timed after its first call (compile) up '
-          f'to its final evaluation.\n\n{table}\n\nConclusion: input pipeline and logging cost '
+          f'to its final evaluation; medians of {len(results["loop_runs_s"]["plain"])} runs '
+          f'of each, alternated.\n\n{table}\n\nConclusion: input pipeline and logging cost '
           f'{loop_overhead:+.1%}, asynchronous checkpoints every {results["checkpoint_every"]} '
           f'steps {ckpt_overhead:+.1%} (goal: under 5% each).')
   return text, {'loop_overhead': loop_overhead, 'checkpoint_overhead': ckpt_overhead}
