@@ -16,6 +16,7 @@ class MetricsLog:
     self.enabled = enabled
     if not enabled:
       return
+    workdir.mkdir(parents=True, exist_ok=True)
     self._truncate_after(resume_step)
     self._file = self.path.open('a')
     self._tensorboard_args = (str(workdir / 'tensorboard'), resume_step + 1)
