@@ -121,6 +121,15 @@ def evaluate(backend: parallel.Backend, state, source, num_examples: int, global
   return metrics.summarize(total)
 
 
+def _write_train(log: MetricsLog, bar, records: list) -> list:
+  """Logs train records and advances the progress bar; returns the empty list left over."""
+  for s, values in records:
+    log.write(s, 'train', values)
+  bar.update(len(records))
+  bar.set_postfix(loss=f'{records[-1][1]["loss"]:.4f}')
+  return []
+
+
 def _records(pending: list) -> list[tuple[int, dict]]:
   """(step, {name: float}) for every step in `pending`, fetched from the devices. A chunk's
   metrics are stacked on their last axis (after pmap's device axis); a single step's are not."""
@@ -184,6 +193,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   if probe and start == 0:
     log.write(0, 'diagnostics', probe(backend.get(state), 0))
   pending = []  # (last step, metrics over the steps up to it, how many steps) not yet read
+  unwritten = []  # (step, values) read and checked, to be logged after the next dispatch
   chunk = steps_per_call(config) if backend.multi_step else 1
   began = time.perf_counter()
   try:
@@ -201,6 +211,8 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
         state, step_metrics = backend.train_step(state, *source.train(step))
         step += 1
         pending.append((step, step_metrics, 0))
+      if unwritten:  # the device is busy with the call just dispatched: log meanwhile
+        unwritten = _write_train(log, bar, unwritten)
       if first_call_done is None:  # one sync, for the timings below: compile ends here
         jax.block_until_ready(step_metrics)
         first_call_done, first_call_steps = time.perf_counter(), step - start
@@ -212,18 +224,18 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       else:
         preempted = stop_requested() and not is_last
       is_ckpt = done % config.checkpoint_every == 0 or is_last or preempted
+      is_eval = done % config.eval_every == 0 and not is_last
+      is_probe = bool(probe) and done % config.diagnostics_every == 0
       if is_log or is_ckpt:
-        records = _records(jax.device_get(pending))
+        unwritten = _records(jax.device_get(pending))
         pending = []
-        _check_finite(records)
-        for s, values in records:
-          log.write(s, 'train', values)
-        bar.update(len(records))
-        bar.set_postfix(loss=f'{records[-1][1]["loss"]:.4f}')
-      if done % config.eval_every == 0 and not is_last:
+        _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
+      if unwritten and (is_ckpt or is_eval or is_probe):  # keep the log in step order
+        unwritten = _write_train(log, bar, unwritten)
+      if is_eval:
         log.write(done, 'test', evaluate(backend, state, source, num_test,
                                          config.eval_batch_size))
-      if probe and done % config.diagnostics_every == 0:
+      if is_probe:
         log.write(done, 'diagnostics', probe(backend.get(state), done))
       if is_ckpt:
         log.flush()
