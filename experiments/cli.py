@@ -78,6 +78,8 @@ def _run(args, assignments: list[str]) -> int:
   workdir = args.workdir or pathlib.Path('runs') / (args.name + ('-quick' if args.quick else ''))
   resuming = rundir.prepare(workdir, config.to_dict())
   # Imported late: JAX starts up here, after every cheap check has passed.
+  from research import runtime
+  runtime.configure()  # before JAX starts its backend
   from research import manifest as manifest_lib
   from research.train import distributed
   _persistent_compilation_cache()

@@ -9,6 +9,8 @@ import sys
 
 import jax
 
+from research import runtime
+
 # The packages whose versions decide a run's numbers; pinned in pyproject.toml.
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint', 'numpy',
             'ml-collections', 'scikit-learn', 'tensorboardX', 'matplotlib', 'sympy', 'scipy')
@@ -53,6 +55,7 @@ def build_manifest(argv: list[str], seed: int) -> dict:
       'device_kind': devices[0].device_kind,
       'process_count': jax.process_count(),
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
+      'host_runtime': runtime.applied(),
       'command_line': argv,
       'seed': seed,
       'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),

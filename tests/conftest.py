@@ -22,6 +22,10 @@ import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
+from research import runtime  # noqa: E402
+
+runtime.configure()  # the CLI's XLA and allocator settings, so tests compute what users do
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 

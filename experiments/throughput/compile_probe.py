@@ -6,6 +6,9 @@ import time
 
 START = time.time()
 
+from research import runtime  # noqa: E402
+
+runtime.configure()  # as the CLI does, before JAX starts
 from experiments.throughput import ours  # noqa: E402
 from experiments.throughput.workloads import WORKLOADS  # noqa: E402
 

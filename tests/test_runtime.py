@@ -1,0 +1,43 @@
+"""research/runtime.py: the XLA and allocator settings every entry point applies first."""
+import json
+import subprocess
+import sys
+
+from research import runtime
+from tests.conftest import REPO
+
+
+def test_default_flags_are_added_and_a_users_own_value_wins():
+  name = '--xla_cpu_experimental_ynn_fusion_type'
+  assert runtime._with_default_flags('') == f'{name}=individual_dot'
+  assert runtime._with_default_flags('--xla_foo=1') == f'--xla_foo=1 {name}=individual_dot'
+  assert runtime._with_default_flags(f'{name}= --xla_foo=1') == f'{name}= --xla_foo=1'
+
+
+def _configure_in_fresh_process(env: dict) -> dict:
+  code = ('import json; from research import runtime; print(json.dumps(runtime.configure())); '
+          'import jax; jax.devices()')
+  done = subprocess.run([sys.executable, '-c', code], cwd=REPO, env=env, capture_output=True,
+                        text=True, check=True)
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_configure_sets_flags_and_malloc_in_a_fresh_process():
+  applied = _configure_in_fresh_process({'XLA_FLAGS': ''})
+  assert applied['xla_flags'] == '--xla_cpu_experimental_ynn_fusion_type=individual_dot'
+  if sys.platform == 'linux':
+    assert applied['malloc'] == {'mmap_threshold': 1 << 30, 'trim_threshold': 1 << 31}
+
+
+def test_a_users_malloc_tuning_is_left_alone():
+  applied = _configure_in_fresh_process({'MALLOC_ARENA_MAX': '2', 'XLA_FLAGS': ''})
+  assert applied['malloc'] == {'skipped': 'a MALLOC_* environment variable is set'}
+
+
+def test_after_jax_started_the_flags_are_not_applied_and_say_so():
+  code = ('import json, jax; jax.devices(); from research import runtime; '
+          'print(json.dumps(runtime.configure()))')
+  done = subprocess.run([sys.executable, '-c', code], cwd=REPO, env={'XLA_FLAGS': ''},
+                        capture_output=True, text=True, check=True)
+  applied = json.loads(done.stdout.strip().splitlines()[-1])
+  assert applied['xla_flags'].startswith('not applied')
