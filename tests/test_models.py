@@ -233,3 +233,36 @@ def test_dropconnect_mlp_has_the_standard_mlp_parameters():
       'mlp', {'depth': 2, 'width': 16, 'dropout': 0.3, 'dropout_kind': kind}, 10).init(
           jax.random.key(0), x, train=False)) for kind in ('standard', 'dropconnect')}
   assert shapes['standard'] == shapes['dropconnect']
+
+
+@pytest.mark.parametrize('shape', [(3, 9, 7, 1), (3, 8, 8, 3), (3, 8, 8, 16)])
+@pytest.mark.parametrize('strides', [1, 2])
+def test_conv_matches_flax_conv_values_and_gradients(shape, strides):
+  """research/nn/conv.Conv: flax's parameters and numbers, its own gradient formulas (the
+  kernel gradient from patches for 1 and 3 input channels, the bias gradient as a product)."""
+  import flax.linen as nn
+  from research.nn.conv import Conv
+  x = jax.random.normal(jax.random.key(1), shape)
+  ours, flax_conv = Conv(5, (3, 3), strides=strides), nn.Conv(5, (3, 3), strides=strides,
+                                                             padding='SAME')
+  variables = ours.init(jax.random.key(0), x)
+  flax_variables = flax_conv.init(jax.random.key(0), x)
+  same = jax.tree.map(lambda a, b: np.array_equal(a, b), variables, flax_variables)
+  assert all(jax.tree.leaves(same))  # same names, shapes and initial values
+  variables = jax.tree.map(lambda v: v + 0.1, variables)  # a non-zero bias
+
+  def loss(module):
+    return lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)) ** 2)
+
+  np.testing.assert_allclose(ours.apply(variables, x), flax_conv.apply(variables, x),
+                             rtol=1e-5, atol=1e-5)
+  got = jax.grad(loss(ours), argnums=(0, 1))(variables, x)
+  want = jax.grad(loss(flax_conv), argnums=(0, 1))(variables, x)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_channel_sum_is_the_sum_over_leading_axes():
+  from research.nn.conv import channel_sum
+  x = jax.random.normal(jax.random.key(0), (4, 5, 6, 7))
+  np.testing.assert_allclose(channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)

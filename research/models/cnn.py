@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 
 from research.nn.activations import get_activation
+from research.nn.conv import Conv
 from research.nn.dropout import DropBlock, Dropout, SpatialDropout
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
@@ -64,8 +65,8 @@ class CNN(nn.Module):
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
     h = x_BxHxWxC
     for i, features in enumerate(self.channels):
-      h = nn.Conv(features, (self.kernel_size, self.kernel_size), padding='SAME',
-                  kernel_init=kernel_init, name=f'conv_{i}')(h)
+      h = Conv(features, (self.kernel_size, self.kernel_size), kernel_init=kernel_init,
+               name=f'conv_{i}')(h)
       h = act(make_norm(self.norm, train, self.axis_name)(h))
       drop = self.conv_dropout_layer(f'conv_dropout_{i}')
       kwargs = {'progress': progress} if isinstance(drop, DropBlock) else {}
