@@ -65,8 +65,9 @@ def merge(a: ClassificationStats, b: ClassificationStats) -> ClassificationStats
   return jax.tree.map(jnp.add, a, b)
 
 
-def psum(stats: ClassificationStats, axis_name: str) -> ClassificationStats:
-  return lax.psum(stats, axis_name)
+def psum(stats: ClassificationStats, axis_name: str | None) -> ClassificationStats:
+  """Totals over the devices of `axis_name`; None: this device's are the totals."""
+  return lax.psum(stats, axis_name) if axis_name else stats
 
 
 def _safe_divide(num, den):
