@@ -8,6 +8,7 @@
 Both pick the same examples for the same (seed, step), so the choice changes where the gather
 runs, not the numbers.
 """
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
@@ -24,7 +25,7 @@ class ResidentInputs:
     self._count = len(dataset.train_labels)
     self._per_epoch = pipeline.steps_per_epoch(self._count, global_batch)
     self._epoch, self._perm = None, None
-    self._chunk_epoch, self._perms = None, None
+    self._chunk_epoch, self._perms, self._epoch_perms = None, None, {}
 
   def train(self, step: int) -> tuple:
     epoch = step // self._per_epoch
@@ -40,9 +41,12 @@ class ResidentInputs:
     rows = (steps - 1) // self._per_epoch + 2
     if self._chunk_epoch != first:
       self._chunk_epoch = first
-      perms = [pipeline.epoch_permutation(self._seed, e, self._count)
-               for e in range(first, first + rows)]
-      self._perms = self._put(np.stack([np.asarray(p) for p in perms]))
+      # Each epoch's permutation is drawn once (consecutive calls share epochs) and stacked on
+      # the device: fetching them to the host would wait for the call still running.
+      self._epoch_perms = {e: self._epoch_perms[e] if e in self._epoch_perms else
+                           pipeline.epoch_permutation(self._seed, e, self._count)
+                           for e in range(first, first + rows)}
+      self._perms = self._put(jnp.stack(list(self._epoch_perms.values())))
     return self._train, self._perms, self._put(np.int32(first))
 
   def eval(self, start: int) -> tuple:
