@@ -61,6 +61,20 @@ def batch_stats(logits_BxC, labels_B, loss_B, mask_B=None) -> ClassificationStat
       auc_neg_CxH=histogram(1.0 - onehot_BxC))
 
 
+def global_norm(tree) -> jax.Array:
+  """The L2 norm of all of a pytree's leaves together, as optax.tree.norm, with a large leaf's
+  sum of squares taken as ones @ (x * x) over rows of up to 1024: XLA's CPU backend runs a plain
+  full reduction of a large array several times slower (2.0 against 0.8 ms for the MLP 4x512's
+  gradients, experiments/throughput). Small leaves keep the plain sum, one operation fewer."""
+  def sum_of_squares(x):
+    if x.size < 65536:
+      return jnp.sum(x * x)
+    width = next(w for w in (1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1) if x.size % w == 0)
+    rows = x.reshape(-1, width)
+    return (jnp.ones((rows.shape[0],), rows.dtype) @ (rows * rows)).sum()
+  return jnp.sqrt(sum(sum_of_squares(x) for x in jax.tree.leaves(tree)))
+
+
 def merge(a: ClassificationStats, b: ClassificationStats) -> ClassificationStats:
   return jax.tree.map(jnp.add, a, b)
 

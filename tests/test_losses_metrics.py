@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 from sklearn import metrics as skm
@@ -106,3 +107,10 @@ def test_accumulation_over_batches_and_devices_is_exact(batch):
     assert got[key] == pytest.approx(whole[key])
   for key in ('loss', 'log_loss', 'ece'):
     assert got[key] == pytest.approx(whole[key], rel=1e-5)
+
+
+def test_global_norm_is_optax_tree_norm():
+  key = jax.random.key(0)
+  tree = {'big': jax.random.normal(key, (300, 257)), 'small': jax.random.normal(key, (7, 3)),
+          'vector': jnp.arange(5.0)}
+  np.testing.assert_allclose(metrics.global_norm(tree), optax.tree.norm(tree), rtol=1e-5)

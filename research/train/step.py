@@ -66,7 +66,7 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
                          opt_state=opt_state, batch_stats=batch_stats)
   accuracy = (jnp.argmax(logits_BxC, -1) == labels_B).mean()
   return new_state, {'loss': mean(loss), 'accuracy': mean(accuracy),
-                     'grad_norm': optax.tree.norm(grads)}
+                     'grad_norm': metrics.global_norm(grads)}
 
 
 def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig):
