@@ -23,10 +23,20 @@ class MetricsLog:
     self._tensorboard = None  # opened at the first write: importing it takes seconds
 
   def _events(self):
+    """tensorboardX's FileWriter, written one Summary per record: add_scalar per value cost
+    0.46 ms per train step of three scalars, a Summary of all 0.18 ms (both on the host thread
+    the device's next call competes with on a small CPU)."""
     if self._tensorboard is None:
       tensorboardX = _import_tensorboardx()
+      from tensorboardX.proto.event_pb2 import Event, SessionLog
       logdir, purge_step = self._tensorboard_args
-      self._tensorboard = tensorboardX.SummaryWriter(logdir, purge_step=purge_step)
+      # The file is named by the second it opened; the suffix keeps a quick restart's apart.
+      self._tensorboard = tensorboardX.FileWriter(logdir, filename_suffix=f'.from{purge_step}')
+      # As SummaryWriter(purge_step=...) does: TensorBoard drops the events a killed run wrote
+      # after the step this one resumes from.
+      self._tensorboard.add_event(Event(step=purge_step, file_version='brain.Event:2'))
+      self._tensorboard.add_event(Event(step=purge_step,
+                                        session_log=SessionLog(status=SessionLog.START)))
     return self._tensorboard
 
   def _truncate_after(self, step: int) -> None:
@@ -41,9 +51,10 @@ class MetricsLog:
       return
     scalars = {k: v for k, v in values.items() if isinstance(v, (int, float))}
     self._file.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
-    events = self._events()
-    for name, value in scalars.items():
-      events.add_scalar(f'{split}/{name}', value, step)
+    from tensorboardX.proto.summary_pb2 import Summary
+    self._events().add_summary(Summary(value=[
+        Summary.Value(tag=f'{split}/{name}', simple_value=float(value))
+        for name, value in scalars.items()]), step)
 
   def flush(self) -> None:
     if not self.enabled:
