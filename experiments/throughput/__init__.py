@@ -33,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.repeats = 7                # alternated timed repeats; the median is reported
   c.min_repeat_s = 0.5         # each repeat runs at least this long
   c.matmul_size = 2048         # the float32 matrix multiply that measures the machine
-  c.overheads = dict(workload='mlp_4x512', steps=1000, checkpoint_every=250, repeats=3)
+  c.overheads = dict(workload='mlp_4x512', steps=500, checkpoint_every=250, repeats=5)
   return c.lock()
 
 

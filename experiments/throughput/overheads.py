@@ -8,8 +8,9 @@ checkpoint every N steps add?
 import pathlib
 import shutil
 import statistics
+import time
 
-from experiments.throughput import ours, timing
+from experiments.throughput import ours
 from experiments.throughput.workloads import WORKLOADS
 from research import report
 from research.train import loop
@@ -24,13 +25,18 @@ def _loop_step_s(config, dataset, workdir: pathlib.Path) -> float:
   return results['steady_s'] / results['steady_steps']
 
 
+def _bare_step_s(trainer: ours.Trainer, steps: int) -> float:
+  start = time.perf_counter()
+  trainer.steps(steps)  # ends with a fetch of the last loss, so the device is done
+  return (time.perf_counter() - start) / steps
+
+
 def measure(config, workdir: pathlib.Path) -> dict:
   workload = WORKLOADS[config.overheads.workload]
   dataset = workload.dataset()
   k = config.steps_per_call
   bare = ours.Trainer(workload, dataset, config.batch_size, k)
-  bare_s = timing.alternate({'bare': (bare.steps, bare.k)}, config.repeats,
-                            config.min_repeat_s)['bare']['step_s']
+  bare.steps(k)  # compile
   steps = config.overheads.steps
   runs = {}
   for name, every in (('plain', steps), ('checkpointed', config.overheads.checkpoint_every)):
@@ -38,12 +44,14 @@ def measure(config, workdir: pathlib.Path) -> dict:
     with runs[name].unlocked():
       runs[name].steps, runs[name].log_every, runs[name].eval_every = steps, 50, steps
       runs[name].checkpoint_every = every
-  # Whole runs, alternated like the step timings: a slow spell of the machine hits both.
-  times = {name: [] for name in runs}
+  # Bare steps and whole runs in turn, so that a slow spell of the machine hits all three.
+  times = {'bare': [], **{name: [] for name in runs}}
   for _ in range(config.overheads.repeats):
+    times['bare'].append(_bare_step_s(bare, steps // k * k))
     for name, run in runs.items():
       times[name].append(_loop_step_s(run, dataset, workdir / 'loop-runs' / name))
-  return {'workload': workload.name, 'steps': steps, 'steps_per_call': k, 'bare_step_s': bare_s,
+  return {'workload': workload.name, 'steps': steps, 'steps_per_call': k,
+          'bare_step_s': statistics.median(times['bare']),
           'loop_step_s': statistics.median(times['plain']),
           'checkpointed_step_s': statistics.median(times['checkpointed']),
           'loop_runs_s': times, 'checkpoint_every': config.overheads.checkpoint_every}
@@ -60,8 +68,9 @@ def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
        f'{1e3 * results["checkpointed_step_s"]:.3f}', f'{ckpt_overhead:+.1%} over the loop']])
   text = (f'{results["workload"]}, {results["steps"]} steps, steps_per_call '
           f'{results["steps_per_call"]}; the loop is timed after its first call (compile) up '
-          f'to its final evaluation; medians of {len(results["loop_runs_s"]["plain"])} runs '
-          f'of each, alternated.\n\n{table}\n\nConclusion: input pipeline and logging cost '
+          f'to its final evaluation; medians of {len(results["loop_runs_s"]["plain"])} rounds, '
+          f'each timing the bare steps, then the two runs.\n\n{table}\n\n'
+          f'Conclusion: input pipeline and logging cost '
           f'{loop_overhead:+.1%}, asynchronous checkpoints every {results["checkpoint_every"]} '
           f'steps {ckpt_overhead:+.1%} (goal: under 5% each).')
   return text, {'loop_overhead': loop_overhead, 'checkpoint_overhead': ckpt_overhead}
