@@ -20,16 +20,20 @@ def test_toy_run_reports_throughput_and_overheads(tmp_path):
   results = json.loads((tmp_path / 'results.json').read_text())
   steps = results['sections']['steps']
   [row] = steps['rows']
-  assert set(row['timings']) == {'ours_step', 'ours_scan'}  # no PyTorch: torch=False
+  # No PyTorch (torch=False); an MLP also times its matrix multiplies alone.
+  assert set(row['timings']) == {'ours_step', 'ours_scan', 'matmuls_alone'}
+  assert row['matmul_flops'] == 2 * 128 * (64 * 128 * 2 + 128 * 10 * 3)
   assert row['timings']['ours_scan']['steps_per_repeat'] % 10 == 0
   assert row['flops'] > 0 and steps['matmul_gflops']['xla'] > 0
   head = results['headline']
   assert head['steps']['tiny_mlp']['ours_over_torch'] is None
   assert head['steps']['tiny_mlp']['gflops'] > 0
+  assert 0 < head['steps']['tiny_mlp']['step_time_in_matmuls'] < 1
   assert head['overheads']['loop_overhead'] > -1 and head['overheads']['checkpoint_overhead'] > -1
   report = (tmp_path / 'report.md').read_text()
   assert 'PyTorch comparison off (torch=False)' in report
   assert '| tiny_mlp |' in report and 'over bare steps' in report
+  assert "tiny_mlp's matrix multiplies alone" in report
   assert (tmp_path / 'throughput.png').stat().st_size > 5000
 
 

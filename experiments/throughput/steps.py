@@ -9,7 +9,7 @@ analysis)?
 """
 import pathlib
 
-from experiments.throughput import ours, timing, torch_reference
+from experiments.throughput import matmuls, ours, timing, torch_reference
 from experiments.throughput.workloads import WORKLOADS
 from research import report
 
@@ -31,9 +31,13 @@ def measure(config) -> dict:
     if torch_reference.available() and config.torch:
       reference = torch_reference.Trainer(workload, dataset, config.batch_size)
       contenders['torch'] = (reference.steps, 1)
+    extra = {}
+    if workload.model == 'mlp':  # the ceiling its shapes allow (matmuls.py)
+      alone = matmuls.MatmulsAlone(matmuls.mlp_widths(workload, dataset), config.batch_size)
+      contenders['matmuls_alone'], extra['matmul_flops'] = (alone.steps, 1), alone.flops
     timed = timing.alternate(contenders, config.repeats, config.min_repeat_s)
     rows.append({'workload': name, 'description': workload.description, **step.step_cost(),
-                 'timings': timed})
+                 **extra, 'timings': timed})
   if not config.torch:
     torch_note = 'PyTorch comparison off (torch=False): ours alone.'
   elif not torch_reference.available():
@@ -58,6 +62,11 @@ def summarize(results: dict) -> list[dict]:
                 'spread': max(t['spread'] for t in row['timings'].values()),
                 'ours_over_torch': best / rate['torch'] if 'torch' in rate else None,
                 'gflops': gflops, 'fraction_of_matmul': gflops / limit})
+    if 'matmuls_alone' in rate:
+      alone_gflops = row['matmul_flops'] * rate['matmuls_alone'] / results['batch_size'] / 1e9
+      out[-1].update(matmuls_alone_gflops=alone_gflops,
+                     matmuls_alone_fraction_of_matmul=alone_gflops / limit,
+                     step_time_in_matmuls=best / rate['matmuls_alone'])
   return out
 
 
@@ -87,10 +96,15 @@ def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
   verdicts = [f'{r["workload"]}: ours/PyTorch {r["ours_over_torch"]:.2f}x' for r in rows
               if r['ours_over_torch'] is not None]
   fractions = ', '.join(f'{r["fraction_of_matmul"]:.0%} ({r["workload"]})' for r in rows)
+  ceilings = ''.join(
+      f' {r["workload"]}\'s matrix multiplies alone, at its shapes and batch, run at '
+      f'{r["matmuls_alone_gflops"]:.0f} GFLOP/s ({r["matmuls_alone_fraction_of_matmul"]:.0%} of '
+      f'the measured rate), and take {r["step_time_in_matmuls"]:.0%} of its step\'s time.'
+      for r in rows if 'matmuls_alone_gflops' in r)
   text = (f'Batch {results["batch_size"]}, Adam, float32, one device. {results["torch_note"]} '
           'Samples/s are medians over repeats; spread is (max - min) / median of the noisiest '
           f'contender. Measured float32 matrix-multiply rate (GFLOP/s): {matmul}.\n\n'
           f'{table}\n\n![throughput](throughput.png)\n\n'
           f'Conclusion: {"; ".join(verdicts) or "no PyTorch to compare with"}. Our step '
-          f'reaches {fractions} of the measured matrix-multiply rate.')
+          f'reaches {fractions} of the measured matrix-multiply rate.{ceilings}')
   return text, {r['workload']: {k: v for k, v in r.items() if k != 'workload'} for r in rows}
