@@ -59,7 +59,7 @@ def test_pmap_and_shard_map_agree_on_one_device():
   # One device has no collectives (loop.collective_axis), and without the all-reduces XLA lays
   # out the two programs differently: equal to float rounding, not bit for bit.
   (pmap_losses, _, pmap_accuracy), (shard_losses, _, shard_accuracy) = (
-      _run('pmap', 1), _run('shard_map', 1))
+      _run('pmap', 1, steps=5), _run('shard_map', 1, steps=5))
   np.testing.assert_allclose(pmap_losses, shard_losses, rtol=1e-6)
   assert pmap_accuracy == shard_accuracy
 
