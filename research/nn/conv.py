@@ -59,8 +59,9 @@ def patches(x_BxHxWxC: jax.Array, kernel_hw: tuple[int, int], padding: str) -> j
                           for i in range(kh) for j in range(kw)], axis=-1)
 
 
-def _conv(x_BxHxWxC, kernel, padding):
-  return lax.conv_general_dilated(x_BxHxWxC, kernel, (1, 1), padding, dimension_numbers=_NHWC)
+def _conv(x_BxHxWxC, kernel, padding, strides: int = 1):
+  return lax.conv_general_dilated(x_BxHxWxC, kernel, (strides, strides), padding,
+                                  dimension_numbers=_NHWC)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -103,11 +104,8 @@ class Conv(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (*self.kernel_size, x_BxHxWxC.shape[-1], self.features), jnp.float32)
     if not self.use_bias:
-      return lax.conv_general_dilated(x_BxHxWxC, kernel, (self.strides, self.strides),
-                                      self.padding, dimension_numbers=_NHWC)
+      return _conv(x_BxHxWxC, kernel, self.padding, self.strides)
     bias = self.param('bias', self.bias_init, (self.features,), jnp.float32)
     if self.strides == 1 and kernel[..., 0].size <= MAX_PATCH:
       return conv_bias_by_patches(x_BxHxWxC, kernel, bias, self.padding)
-    y = lax.conv_general_dilated(x_BxHxWxC, kernel, (self.strides, self.strides), self.padding,
-                                 dimension_numbers=_NHWC)
-    return add_channel_bias(y, bias)
+    return add_channel_bias(_conv(x_BxHxWxC, kernel, self.padding, self.strides), bias)
