@@ -1,6 +1,9 @@
 """research/train/metrics_log.py: what metrics.jsonl and the TensorBoard event file hold."""
 import json
+import pathlib
 import struct
+import subprocess
+import sys
 
 from research.train.metrics_log import MetricsLog
 
@@ -39,3 +42,18 @@ def test_scalars_and_the_resume_purge_reach_tensorboard(tmp_path):
   assert scalars[-1][1] == {'train/loss': 0.25, 'train/accuracy': 0.75}
   # Each writer first tells TensorBoard to drop earlier writers' events from its step on.
   assert sorted(e.step for e in events if e.HasField('session_log')) == [1, 4]
+
+
+def test_writing_a_record_does_not_import_pytorch(tmp_path):
+  """tensorboardX imports PyTorch wherever it is installed (2 s on the first record): a stand-in
+  `torch` package on the path fails the run if anything imports it."""
+  (tmp_path / 'torch').mkdir()
+  (tmp_path / 'torch' / '__init__.py').write_text('raise SystemExit("torch was imported")\n')
+  code = ('import pathlib, sys; from research.train.metrics_log import MetricsLog; '
+          f'log = MetricsLog(pathlib.Path({str(tmp_path / "run")!r}), resume_step=0); '
+          "log.write(1, 'train', {'loss': 1.0}); log.close(); print('torch' in sys.modules)")
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  done = subprocess.run([sys.executable, '-c', code], cwd=repo, capture_output=True, text=True,
+                        env={'PYTHONPATH': f'{tmp_path}:{repo}'})
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.strip() == 'False'

@@ -51,8 +51,9 @@ class MetricsLog:
       return
     scalars = {k: v for k, v in values.items() if isinstance(v, (int, float))}
     self._file.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
+    events = self._events()  # first: it keeps tensorboardX's import from loading PyTorch
     from tensorboardX.proto.summary_pb2 import Summary
-    self._events().add_summary(Summary(value=[
+    events.add_summary(Summary(value=[
         Summary.Value(tag=f'{split}/{name}', simple_value=float(value))
         for name, value in scalars.items()]), step)
 
