@@ -266,3 +266,34 @@ def test_channel_sum_is_the_sum_over_leading_axes():
   from research.nn.conv import channel_sum
   x = jax.random.normal(jax.random.key(0), (4, 5, 6, 7))
   np.testing.assert_allclose(channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+
+
+def test_max_pool_matches_reduce_window_and_routes_gradients_as_pytorch():
+  """research/nn/pooling.max_pool_2x2: lax.reduce_window's values; without ties, JAX's own
+  gradient; with ties, the whole gradient to the first maximum in row-major order."""
+  from research.nn.pooling import max_pool_2x2
+  x = jax.random.normal(jax.random.key(0), (2, 6, 4, 3))
+  expected = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), 'VALID')
+  np.testing.assert_array_equal(max_pool_2x2(x), expected)
+  weights = jax.random.normal(jax.random.key(1), expected.shape)
+  grad = lambda pool, x: jax.grad(lambda x: (pool(x) * weights).sum())(x)
+  reference = lambda x: x.reshape(2, 3, 2, 2, 2, 3).max(axis=(2, 4))  # JAX's tie rule
+  np.testing.assert_array_equal(grad(max_pool_2x2, x), grad(reference, x))
+
+  window_grad = lambda window: jax.grad(lambda x: max_pool_2x2(x).sum())(
+      jnp.array(window, jnp.float32).reshape(1, 2, 2, 1))[0, :, :, 0]
+  np.testing.assert_array_equal(window_grad([[-1, 2], [2, 2]]), [[0, 1], [0, 0]])
+  np.testing.assert_array_equal(window_grad([[0, -1], [3, 3]]), [[0, 0], [1, 0]])
+  np.testing.assert_array_equal(window_grad([[5, 5], [5, 5]]), [[1, 0], [0, 0]])
+  with pytest.raises(ValueError, match='even'):
+    max_pool_2x2(jnp.zeros((1, 3, 4, 1)))
+
+
+def test_cnn_pool_drops_an_odd_last_row_and_column():
+  from research.models.cnn import pool_2x2
+  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 3))
+  for kind in ('max', 'avg'):
+    assert pool_2x2(x, kind).shape == (2, 2, 3, 3)
+    g = jax.grad(lambda x: pool_2x2(x, kind).sum())(x)
+    np.testing.assert_array_equal(g[:, 4, :, :], 0.0)
+    np.testing.assert_array_equal(g[:, :, 6, :], 0.0)

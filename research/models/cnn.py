@@ -12,6 +12,7 @@ from research.nn.conv import Conv
 from research.nn.dropout import DropBlock, Dropout, SpatialDropout
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
+from research.nn.pooling import max_pool_2x2
 from research.errors import UserError
 
 POOLS = ('max', 'avg', 'none')
@@ -19,19 +20,16 @@ CONV_DROPOUTS = ('standard', 'spatial', 'dropblock')
 
 
 def pool_2x2(x_BxHxWxC: jax.Array, kind: str) -> jax.Array:
-  """2x2 pooling, stride 2 ('VALID': an odd last row or column is dropped).
-
-  Written as reshape + reduce: XLA's CPU backward for this is a plain broadcast-compare, much
-  cheaper than the select-and-scatter that `reduce_window` max pooling differentiates into.
-  """
+  """2x2 pooling, stride 2 ('VALID': an odd last row or column is dropped). Max pooling is
+  `research.nn.pooling.max_pool_2x2`, whose gradient XLA's CPU backend runs fast."""
   if kind == 'none':
     return x_BxHxWxC
   b, h, w, c = x_BxHxWxC.shape
-  x = x_BxHxWxC[:, :h - h % 2, :w - w % 2, :].reshape(b, h // 2, 2, w // 2, 2, c)
+  x = x_BxHxWxC[:, :h - h % 2, :w - w % 2, :]
   if kind == 'max':
-    return x.max(axis=(2, 4))
+    return max_pool_2x2(x)
   if kind == 'avg':
-    return x.mean(axis=(2, 4))
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
   raise UserError(f'pool {kind!r} is unknown; choose one of {", ".join(POOLS)}')
 
 
