@@ -323,3 +323,37 @@ def test_cnn_gradients_jitted_equal_eager_with_batchnorm_and_max_pool():
   jitted, eager = jax.jit(grads)(variables['params'], raw), grads(variables['params'], raw)
   for a, b in zip(jax.tree.leaves(jitted), jax.tree.leaves(eager)):
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize('shape', [(16, 5), (4, 6, 6, 3)])
+def test_batchnorm_matches_flax_batchnorm(shape):
+  """research/nn/normalization.BatchNorm: flax's names, initial values, outputs, gradients and
+  running statistics, in train and eval mode, alone and averaged over a named axis."""
+  import flax.linen as nn
+  from research.nn.normalization import BatchNorm
+  x = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (2, *shape))  # [devices, ...]
+  ours = lambda train, axis: BatchNorm(use_running_average=not train, axis_name=axis)
+  theirs = lambda train, axis: nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                                             axis_name=axis)
+  variables = ours(True, None).init(jax.random.key(1), x[0])
+  flax_variables = theirs(True, None).init(jax.random.key(1), x[0])
+  assert jax.tree.map(np.shape, variables) == jax.tree.map(np.shape, flax_variables)
+  assert all(jax.tree.leaves(jax.tree.map(np.array_equal, variables, flax_variables)))
+  variables = {'params': {'scale': 1.0 + jnp.arange(shape[-1]) / 10.0,
+                          'bias': jnp.arange(shape[-1]) / 5.0},
+               'batch_stats': {'mean': jnp.full(shape[-1], 0.5), 'var': jnp.full(shape[-1], 2.0)}}
+
+  def run(make, train, axis):
+    def f(params, x):
+      out, updates = make(train, axis).apply({**variables, 'params': params}, x,
+                                             mutable=['batch_stats'])
+      return jnp.sum(jnp.sin(out)), (out, updates)
+    grad = jax.grad(f, argnums=(0, 1), has_aux=True)
+    if axis is None:
+      return grad(variables['params'], x[0])
+    return jax.vmap(grad, in_axes=(None, 0), axis_name=axis)(variables['params'], x)
+
+  for train, axis in ((True, None), (False, None), (True, 'devices')):
+    got, want = run(ours, train, axis), run(theirs, train, axis)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)

@@ -4,7 +4,8 @@ built on them.
 XLA splits a reduction over the leading axes of an NHWC tensor (a bias gradient, a BatchNorm
 statistic) into a slow reduce-window: 6.6 ms for the 128x28x28x32 activations of the
 throughput CNN on a 2-core Xeon, where a matrix-vector product with ones takes under 1 ms.
-Each convolution's bias gradient is such a sum, so `Conv` takes it as that product.
+Each convolution's bias gradient is such a sum, so `Conv` takes it as that product, and so do
+the per-channel scale and shift below (research/nn/normalization.py's BatchNorm uses them).
 
 A layer with few input channels (an image's first, kh*kw*C_in <= MAX_PATCH) is computed
 differently in both directions:
@@ -51,6 +52,24 @@ def _add_backward(_, g_NxC):
 
 
 add_channel_bias.defvjp(_add_forward, _add_backward)
+
+
+@jax.custom_vjp
+def scale_channels(x_NxC: jax.Array, scale_C: jax.Array) -> jax.Array:
+  """x * scale over the last axis; its scale gradient is channel_sum(g * x)."""
+  return x_NxC * scale_C
+
+
+def _scale_forward(x_NxC, scale_C):
+  return x_NxC * scale_C, (x_NxC, scale_C)
+
+
+def _scale_backward(residuals, g_NxC):
+  x_NxC, scale_C = residuals
+  return g_NxC * scale_C, channel_sum(g_NxC * x_NxC)
+
+
+scale_channels.defvjp(_scale_forward, _scale_backward)
 
 
 def _shifted(x_BxHxWxC: jax.Array, kernel_hw: tuple[int, int], padding: str) -> list:
