@@ -350,8 +350,8 @@ def test_batchnorm_matches_flax_batchnorm(shape):
       return jnp.sum(jnp.sin(out)), (out, updates)
     grad = jax.grad(f, argnums=(0, 1), has_aux=True)
     if axis is None:
-      return grad(variables['params'], x[0])
-    return jax.vmap(grad, in_axes=(None, 0), axis_name=axis)(variables['params'], x)
+      return jax.jit(grad)(variables['params'], x[0])
+    return jax.jit(jax.vmap(grad, in_axes=(None, 0), axis_name=axis))(variables['params'], x)
 
   for train, axis in ((True, None), (False, None), (True, 'devices')):
     got, want = run(ours, train, axis), run(theirs, train, axis)
