@@ -265,7 +265,7 @@ def test_conv_matches_flax_conv_values_and_gradients(shape, strides, padding):
 
 
 def test_channel_sum_is_the_sum_over_leading_axes():
-  from research.nn.conv import channel_sum
+  from research.nn.channels import channel_sum
   x = jax.random.normal(jax.random.key(0), (4, 5, 6, 7))
   np.testing.assert_allclose(channel_sum(x), x.sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
 

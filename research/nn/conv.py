@@ -1,11 +1,7 @@
-"""Per-channel sums written the way XLA's CPU backend runs fast, and the 2-D convolution layer
-built on them.
+"""The 2-D convolution layer, written the way XLA's CPU backend runs fast.
 
-XLA splits a reduction over the leading axes of an NHWC tensor (a bias gradient, a BatchNorm
-statistic) into a slow reduce-window: 6.6 ms for the 128x28x28x32 activations of the
-throughput CNN on a 2-core Xeon, where a matrix-vector product with ones takes under 1 ms.
-Each convolution's bias gradient is such a sum, so `Conv` takes it as that product, and so do
-the per-channel scale and shift below (research/nn/normalization.py's BatchNorm uses them).
+Each convolution's bias gradient is a sum over the leading axes, which XLA runs slowly, so
+`Conv` takes it as a product with ones (research/nn/channels.py).
 
 A layer with few input channels (an image's first, kh*kw*C_in <= MAX_PATCH) is computed
 differently in both directions:
@@ -24,52 +20,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from research.nn.channels import add_channel_bias
+
 # Largest kh*kw*C_in computed by shifts, its kernel gradient from patches (the patches are
 # that many times the input's size; an RGB or grey image's first layer qualifies).
 MAX_PATCH = 32
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
-
-
-def channel_sum(x_NxC: jax.Array) -> jax.Array:
-  """x summed over every axis but the last, as ones @ x.reshape(-1, C); equal to
-  x.sum(axis=tuple(range(x.ndim - 1))) up to float rounding."""
-  c = x_NxC.shape[-1]
-  return jnp.ones((x_NxC.size // c,), x_NxC.dtype) @ x_NxC.reshape(-1, c)
-
-
-@jax.custom_vjp
-def add_channel_bias(x_NxC: jax.Array, bias_C: jax.Array) -> jax.Array:
-  """x + bias over the last axis; its bias gradient is channel_sum of the output gradient."""
-  return x_NxC + bias_C
-
-
-def _add_forward(x_NxC, bias_C):
-  return x_NxC + bias_C, None
-
-
-def _add_backward(_, g_NxC):
-  return g_NxC, channel_sum(g_NxC)
-
-
-add_channel_bias.defvjp(_add_forward, _add_backward)
-
-
-@jax.custom_vjp
-def scale_channels(x_NxC: jax.Array, scale_C: jax.Array) -> jax.Array:
-  """x * scale over the last axis; its scale gradient is channel_sum(g * x)."""
-  return x_NxC * scale_C
-
-
-def _scale_forward(x_NxC, scale_C):
-  return x_NxC * scale_C, (x_NxC, scale_C)
-
-
-def _scale_backward(residuals, g_NxC):
-  x_NxC, scale_C = residuals
-  return g_NxC * scale_C, channel_sum(g_NxC * x_NxC)
-
-
-scale_channels.defvjp(_scale_forward, _scale_backward)
 
 
 def _shifted(x_BxHxWxC: jax.Array, kernel_hw: tuple[int, int], padding: str) -> list:
