@@ -2,7 +2,8 @@
 
 One jittable function of (params, batch_stats, images, labels, key) returns flat arrays keyed
 `statistic/layer`:
-  grad_norm/L   ||dLoss/dW_L||, the Frobenius norm of layer L's kernel gradient
+  grad_norm/L   ||dLoss/dW_L||, the Frobenius norm of layer L's kernel gradient (scaled by its
+                largest entry before squaring, so a vanished gradient reads tiny, not 0)
   act_mean/L, act_std/L   over the batch and units of layer L's output
   saturated/L   for sigmoid and tanh: the fraction of outputs where the derivative is below 10%
                 of its maximum (sigmoid a < 0.026 or a > 0.974; tanh |a| > 0.949): units there
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import losses
+from research import losses, metrics
 
 SATURATING = {'sigmoid': lambda a: a * (1 - a) < 0.1 * 0.25,
               'tanh': lambda a: 1 - a ** 2 < 0.1}
@@ -42,7 +43,7 @@ def layer_names(params) -> list[str]:
 
 def gradient_norms(grads) -> dict[str, jax.Array]:
   flat = flax.traverse_util.flatten_dict(grads, sep='/')
-  return {f'grad_norm/{path.rsplit("/", 1)[0]}': jnp.sqrt(jnp.sum(jnp.square(g)))
+  return {f'grad_norm/{path.rsplit("/", 1)[0]}': metrics.scaled_norm(g)
           for path, g in flat.items() if path.endswith('/kernel')}
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import cli
-from research import diagnostics
+from research import diagnostics, metrics
 from research.models.mlp import MLP
 
 
@@ -93,3 +93,41 @@ def test_lstm_training_logs_diagnostics_of_its_hidden_states(tmp_path):
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   probe = [r for r in records if r['split'] == 'diagnostics'][-1]
   assert {'saturated/lstm_0', 'act_std/lstm_0', 'grad_norm/output'} <= set(probe)
+
+
+@pytest.mark.parametrize('scale', [1e-21, 1e-30, 1.0, 1e15])
+def test_norms_do_not_underflow_or_overflow(scale):
+  """Entries whose squares fall below float32's range (about 1e-38 once summed: entries below
+  about 1e-19) used to give a norm of exactly 0; the scaled norm matches float64."""
+  rng = np.random.default_rng(0)
+  g = (rng.standard_normal((64, 128)) * scale).astype(np.float32)
+  reference = np.linalg.norm(g.astype(np.float64))
+  got = diagnostics.gradient_norms({'hidden_0': {'kernel': jnp.asarray(g)}})
+  np.testing.assert_allclose(got['grad_norm/hidden_0'], reference, rtol=1e-5)
+  tree = {'a': jnp.asarray(g), 'b': jnp.asarray(g[:3] * 2)}
+  np.testing.assert_allclose(metrics.global_norm(tree),
+                             np.sqrt(reference ** 2 + np.sum((2 * g[:3].astype(np.float64)) ** 2)),
+                             rtol=1e-5)
+
+
+def test_vanished_first_layer_gradient_of_a_deep_sigmoid_net_is_tiny_not_zero():
+  """The audit's case: depth 32, sigmoid, Glorot, digits. Every first-layer gradient entry is
+  nonzero but below 1e-19, so the unscaled float32 norm reads 0."""
+  from research.data import load_dataset
+  dataset = load_dataset('digits')
+  x = ((dataset.train_images[:128].reshape(128, -1) - dataset.mean) / dataset.std)
+  labels = dataset.train_labels[:128]
+  model = MLP(num_classes=10, depth=32, width=64, activation='sigmoid', weight_init='glorot')
+  params = model.init(jax.random.key(0), x[:1], train=False)['params']
+  values = jax.jit(diagnostics.make_diagnostics(model, 'sigmoid'))(params, {}, x, labels,
+                                                                   jax.random.key(1))
+  from research import losses
+
+  def loss(p):
+    logits = model.apply({'params': p}, x, train=True, rngs={'dropout': jax.random.key(1)})
+    return losses.per_example_loss(losses.LossConfig(), logits, labels).mean()
+
+  kernel_grad = np.asarray(jax.jit(jax.grad(loss))(params)['hidden_0']['kernel'], np.float64)
+  assert np.all(kernel_grad != 0) and np.abs(kernel_grad).max() < 1e-19
+  np.testing.assert_allclose(values['grad_norm/hidden_0'], np.linalg.norm(kernel_grad),
+                             rtol=1e-5)

@@ -94,7 +94,7 @@ def write(results, workdir) -> tuple[str, dict]:
   text = f"""Per-layer ||dL/dW|| of an MLP (width {results['width']}) at initialisation, mean
 cross-entropy on {results['batch']} training images. The table gives the first hidden layer's
 norm over the last hidden layer's: 1 is level, below 1e-3 the first layer barely learns
-(0.0 means the gradient underflowed to zero in float32).
+
 
 {table}
 
