@@ -58,6 +58,21 @@ def test_checksum_mismatch_is_named(tiny_idx_dir):
     mnist.load_idx_dataset(_source(bad), str(folder), download=False)
 
 
+def test_uncompressed_copy_of_a_gz_checksummed_source_is_loaded_with_a_warning(tmp_path,
+                                                                                capfd):
+  """MNIST publishes digests of its .gz files: an uncompressed copy cannot be verified, and the
+  loader says so instead of comparing a digest with itself."""
+  rng = np.random.default_rng(1)
+  for stem, shape in (('train-images-idx3-ubyte', (4, 28, 28)), ('train-labels-idx1-ubyte', (4,)),
+                      ('t10k-images-idx3-ubyte', (2, 28, 28)), ('t10k-labels-idx1-ubyte', (2,))):
+    idx.write_idx(tmp_path / stem, rng.integers(0, 10, shape, dtype=np.uint8))
+  sums = {stem: '0' * 64 for stem in ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
+                                      't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+  ds = mnist.load_idx_dataset(_source(sums, gunzip=False), str(tmp_path), download=False)
+  assert len(ds.train_labels) == 4
+  assert capfd.readouterr().err.count('is not verified') == 4
+
+
 def test_missing_files_without_download(tmp_path):
   with pytest.raises(DataError, match='not found.*download=False'):
     mnist.load_idx_dataset(_source({}), str(tmp_path), download=False)
