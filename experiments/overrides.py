@@ -72,13 +72,3 @@ def apply_override(config: ml_collections.ConfigDict, assignment: str) -> None:
   with config.unlocked():
     node[parts[-1]] = coerce(key, current, parse_value(text))
 
-
-def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
-  """{'a.b': value} for every leaf, for printing and diffs."""
-  flat = {}
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      flat.update(flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat

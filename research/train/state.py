@@ -38,10 +38,6 @@ def state_from_variables(variables: dict, tx: optax.GradientTransformation) -> T
                     batch_stats=variables.get('batch_stats', {}))
 
 
-def init_state(model, tx: optax.GradientTransformation, seed: int, image_shape) -> TrainState:
-  return state_from_variables(init_variables(model, seed, image_shape), tx)
-
-
 def fingerprint(state: TrainState) -> str:
   """sha256 over every array of the state with its path, dtype and shape, in a fixed order."""
   digest = hashlib.sha256()
