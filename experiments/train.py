@@ -57,7 +57,7 @@ def get_config() -> ml_collections.ConfigDict:
                  weight_decay=0.0, grad_clip=0.0, schedule='constant', warmup_steps=0,
                  boundaries=(), decay_factor=0.1, freeze=())
   c.loss = dict(name='cross_entropy', label_smoothing=0.0, focal_gamma=2.0, huber_delta=1.0,
-                class_weights=())
+                class_weights=(), class_weight_norm='weights', focal_alpha=())
   c.augment = dict(flip=False, translate=0, rotate=0.0, scale=0.0, brightness=0.0,
                    contrast=0.0, noise=0.0)
   return c.lock()
@@ -114,6 +114,11 @@ def validate(c: ml_collections.ConfigDict) -> None:
     checks.at_least(f'optim.{key}', c.optim[key], 0)
   checks.choice('loss.name', c.loss.name, losses.NAMES)
   checks.rate('loss.label_smoothing', c.loss.label_smoothing)
+  checks.choice('loss.class_weight_norm', c.loss.class_weight_norm, losses.WEIGHT_NORMS)
+  for key in ('class_weights', 'focal_alpha'):
+    if any(not isinstance(w, (int, float)) or w < 0 for w in c.loss[key]):
+      raise UserError(f'loss.{key}={tuple(c.loss[key])!r} is not allowed; it takes one '
+                      'non-negative number per class')
   for key in ('translate', 'rotate', 'scale', 'brightness', 'contrast', 'noise'):
     checks.at_least(f'augment.{key}', c.augment[key], 0)
 

@@ -79,7 +79,7 @@ def make_diagnostics(model, activation: str, loss_cfg: losses.LossConfig = losse
       variables = {'params': p, **({'batch_stats': batch_stats} if batch_stats else {})}
       logits, sown = model.apply(variables, images, train=True, rngs={'dropout': key},
                                  mutable=['activations', 'batch_stats'])
-      loss = losses.per_example_loss(loss_cfg, logits, labels).mean()
+      loss = losses.batch_loss(loss_cfg, logits, labels)
       return loss, sown.get('activations', {})
 
     (loss, sown), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

@@ -3,13 +3,15 @@
 Labels are integer class ids (shape B) or, for cross-entropy, one-hot / soft targets (B x C).
 The regression-style losses (MSE, MAE, Huber) compare the softmax probabilities with one-hot
 targets, as Keras' `mse` on a softmax output does; the notes (001) derive backprop for exactly
-such a squared error. Mean-reducing is left to the caller, so the sharded mean is exact.
+such a squared error. `batch_loss` reduces them to the batch's loss, exactly on any number of
+devices.
 """
 import dataclasses
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from research.errors import UserError
 
@@ -27,10 +29,13 @@ def cross_entropy(logits_BxC, labels, label_smoothing: float = 0.0):
   return optax.softmax_cross_entropy(logits_BxC, targets_BxC)
 
 
-def focal(logits_BxC, labels_B, gamma: float):
-  """Multi-class focal loss (Lin et al. 2017): -(1 - p_t)^gamma log p_t; gamma=0 is CE."""
+def focal(logits_BxC, labels_B, gamma: float, alpha_C=None):
+  """Multi-class focal loss (Lin et al. 2017, eq. 5): -alpha_t (1 - p_t)^gamma log p_t, with
+  alpha_t = alpha_C[label] (the paper's binary alpha for the positive class and 1 - alpha for
+  the negative is alpha_C = (1 - alpha, alpha)); no alpha_C is alpha_t = 1; gamma=0 is CE."""
   logp_t = jnp.take_along_axis(jax.nn.log_softmax(logits_BxC), labels_B[:, None], -1)[:, 0]
-  return -((1.0 - jnp.exp(logp_t)) ** gamma) * logp_t
+  loss_B = -((1.0 - jnp.exp(logp_t)) ** gamma) * logp_t
+  return loss_B if alpha_C is None else jnp.asarray(alpha_C)[labels_B] * loss_B
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,21 +45,45 @@ class LossConfig:
   focal_gamma: float = 2.0
   huber_delta: float = 1.0
   class_weights: tuple[float, ...] = ()  # for weighted_cross_entropy; empty = all ones
+  # weighted_cross_entropy's batch loss: 'weights' = sum(w l) / sum(w), PyTorch's
+  # CrossEntropyLoss(weight=...); 'count' = sum(w l) / B, Keras's class_weight.
+  class_weight_norm: str = 'weights'
+  focal_alpha: tuple[float, ...] = ()    # per class, for focal; empty = no alpha term
 
 
 def _one_hot_like(logits_BxC, labels_B):
   return jax.nn.one_hot(labels_B, logits_BxC.shape[-1])
 
 
+WEIGHT_NORMS = ('weights', 'count')
+
+
+def check_per_class(cfg: LossConfig, num_classes: int) -> None:
+  """Per-class options must have one entry per class: a short tuple would be read past its end
+  (JAX clamps the index) and silently weight the missing classes like the last one."""
+  for key, values in (('class_weights', cfg.class_weights), ('focal_alpha', cfg.focal_alpha)):
+    if values and len(values) != num_classes:
+      raise UserError(f'loss.{key} has {len(values)} entries; the data has {num_classes} '
+                      'classes: give one per class')
+
+
+def class_weights_B(cfg: LossConfig, labels_B, num_classes: int):
+  """Each example's class weight for weighted_cross_entropy, None for every other loss."""
+  if cfg.name != 'weighted_cross_entropy':
+    return None
+  return jnp.asarray(cfg.class_weights or (1.0,) * num_classes, jnp.float32)[labels_B]
+
+
 def per_example_loss(cfg: LossConfig, logits_BxC, labels_B):
+  check_per_class(cfg, logits_BxC.shape[-1])
   probs_BxC = jax.nn.softmax(logits_BxC)
   if cfg.name == 'cross_entropy':
     return cross_entropy(logits_BxC, labels_B, cfg.label_smoothing)
   if cfg.name == 'weighted_cross_entropy':
-    weights_C = jnp.asarray(cfg.class_weights or (1.0,) * logits_BxC.shape[-1])
-    return weights_C[labels_B] * cross_entropy(logits_BxC, labels_B, cfg.label_smoothing)
+    return (class_weights_B(cfg, labels_B, logits_BxC.shape[-1])
+            * cross_entropy(logits_BxC, labels_B, cfg.label_smoothing))
   if cfg.name == 'focal':
-    return focal(logits_BxC, labels_B, cfg.focal_gamma)
+    return focal(logits_BxC, labels_B, cfg.focal_gamma, cfg.focal_alpha or None)
   if cfg.name == 'binary_cross_entropy':  # one sigmoid per class, as in multi-label training
     bce = optax.sigmoid_binary_cross_entropy(logits_BxC, _one_hot_like(logits_BxC, labels_B))
     return bce.sum(-1)
@@ -70,3 +99,18 @@ def per_example_loss(cfg: LossConfig, logits_BxC, labels_B):
 
 NAMES = ('cross_entropy', 'weighted_cross_entropy', 'focal', 'binary_cross_entropy', 'mse',
          'mae', 'huber')
+
+
+def batch_loss(cfg: LossConfig, logits_BxC, labels_B, axis_name: str | None = None):
+  """This device's share of the global batch's loss: averaged over devices (`lax.pmean` over
+  `axis_name`) it is the global loss, and so are its gradients. The global loss is the mean of
+  the per-example losses, or for weighted_cross_entropy with class_weight_norm='weights'
+  sum(w l) / sum(w) over the whole global batch."""
+  loss_B = per_example_loss(cfg, logits_BxC, labels_B)
+  weights_B = class_weights_B(cfg, labels_B, logits_BxC.shape[-1])
+  if weights_B is None or cfg.class_weight_norm == 'count':
+    return loss_B.mean()
+  # The weights are data, not parameters: their global sum is a constant for the gradient.
+  devices = lax.psum(1, axis_name) if axis_name else 1
+  total_weight = lax.psum(weights_B.sum(), axis_name) if axis_name else weights_B.sum()
+  return loss_B.sum() * devices / total_weight

@@ -1,5 +1,6 @@
 """The command-line contract of DESIGN.md: listing, bad input, run directories, results."""
 import json
+import types
 
 import numpy as np
 import pytest
@@ -30,78 +31,100 @@ def finished_run(tmp_path_factory):
   return workdir
 
 
-def _bad_inputs(tmp_path, finished_run):
-  a_file = tmp_path / 'a_file'
-  a_file.write_text('x')
-  empty = tmp_path / 'empty'
-  empty.mkdir()
-  config_gone = tmp_path / 'config_gone'
-  config_gone.mkdir()
-  (config_gone / 'checkpoints').symlink_to(finished_run / 'checkpoints')
-  fashion = ['data=fashion_mnist', 'download=False']
-  return {
-      'unknown experiment': (['run', 'nosuch'], "unknown experiment 'nosuch'"),
-      'unknown option': (['run', 'train', '--fast'], 'unknown option --fast'),
-      'not key=value': (['run', 'train', 'steps'], "cannot read 'steps'"),
-      'unknown key': (['run', 'train', 'stepz=3'], "unknown key 'stepz'"),
-      'unknown nested key': (['run', 'train', 'mlp.dept=3'], "unknown key 'mlp.dept'"),
-      'wrong type': (['run', 'train', 'steps=abc'], "steps='abc' has the wrong type"),
-      'float for int': (['run', 'train', 'steps=1.5'], 'steps=1.5 has the wrong type'),
-      'int for bool': (['run', 'train', 'mlp.depth=True'], 'mlp.depth=True has the wrong type'),
-      'dropout 1.5': (['run', 'train', 'mlp.dropout=1.5'], 'mlp.dropout=1.5 is out of range'),
-      'unknown dropout kind': (['run', 'train', 'mlp.dropout_kind=maxout'],
-                               "mlp.dropout_kind='maxout'"),
-      'conv dropout 1.0': (['run', 'train', 'cnn.conv_dropout=1.0'], 'cnn.conv_dropout=1.0 is out'),
-      'lstm dropout kind': (['run', 'train', 'lstm.dropout_kind=zoneout'],
-                            "lstm.dropout_kind='zoneout'"),
-      'stochastic depth on plain': (['run', 'train', 'resnet.block=plain',
-                                     'resnet.stochastic_depth=0.5'], 'needs resnet.block=residual'),
-      'negative lr': (['run', 'train', 'optim.learning_rate=-0.1'], 'optim.learning_rate=-0.1'),
-      'zero steps': (['run', 'train', 'steps=0'], 'steps=0 is out of range'),
-      'unknown model': (['run', 'train', 'model=transformer'], "model='transformer' is not"),
-      'unknown dataset': (['run', 'train', 'data=imagenet'], "data='imagenet' is not"),
-      'unknown activation': (['run', 'train', 'mlp.activation=rellu'], "mlp.activation='rellu'"),
-      'unknown backend': (['run', 'train', 'backend=mpi'], "backend='mpi' is not allowed"),
-      'batch not divisible': (['run', 'train', '--workdir', str(tmp_path / 'r1'), 'batch_size=100',
-                               'num_devices=8'], 'batch_size=100 is not divisible'),
-      'too many devices': (['run', 'train', '--workdir', str(tmp_path / 'r2'), 'num_devices=64'],
-                           'num_devices=64 but only 8'),
-      'missing dataset': (['run', 'train', '--workdir', str(tmp_path / 'r3'), *fashion,
-                           f'data_dir={empty}'], 'not found'),
-      'corrupt IDX': (['run', 'train', '--workdir', str(tmp_path / 'r4'), *fashion,
-                       f'data_dir={_bad_idx_dir(tmp_path / "m", "magic")}'], 'bad magic number'),
-      'truncated IDX': (['run', 'train', '--workdir', str(tmp_path / 'r5'), *fashion,
-                         f'data_dir={_bad_idx_dir(tmp_path / "t", "truncate")}'], 'truncated'),
-      'checksum mismatch': (['run', 'train', '--workdir', str(tmp_path / 'r8'), *fashion,
-                             f'data_dir={_bad_idx_dir(tmp_path / "c", "none")}'],
-                            'checksum mismatch'),
-      'missing CIFAR-10': (['run', 'train', '--workdir', str(tmp_path / 'r6'), 'data=cifar10',
-                            f'data_dir={empty}'], 'no binary batches'),
-      'freeze matches nothing': (['run', 'train', '--workdir', str(tmp_path / 'r7'),
-                                  "optim.freeze=('encoder/.*',)"], 'matches no parameter'),
-      'workdir is a file': (['run', 'train', '--workdir', str(a_file)], 'is not a directory'),
-      'other config, same workdir': (['run', 'train', '--workdir', str(finished_run), 'steps=3',
-                                      'batch_size=16', 'eval_batch_size=16', 'checkpoint_every=1'],
-                                     'different config (differs in: steps)'),
-      'checkpoint from another config': (['run', 'train', '--workdir', str(config_gone),
-                                          'steps=3', 'batch_size=16', 'eval_batch_size=16',
-                                          'checkpoint_every=1'],
-                                         'checkpoint at step 2 was written with a different'),
-      'override without run': (['list', 'steps=3'], 'overrides go with'),
-  }
+@pytest.fixture(scope='module')
+def paths(tmp_path_factory, finished_run):
+  """The files and folders the bad-input cases point at, made once per module."""
+  tmp = tmp_path_factory.mktemp('bad_inputs')
+  (tmp / 'a_file').write_text('x')
+  (tmp / 'empty').mkdir()
+  (tmp / 'config_gone').mkdir()
+  (tmp / 'config_gone' / 'checkpoints').symlink_to(finished_run / 'checkpoints')
+  for damage in ('magic', 'truncate', 'none'):
+    _bad_idx_dir(tmp / f'idx_{damage}', damage)
+  return types.SimpleNamespace(tmp=tmp, finished=finished_run)
 
 
-def test_bad_input_gives_exit_2_and_one_line(tmp_path, finished_run, capfd):
-  cases = _bad_inputs(tmp_path, finished_run)
-  assert len(cases) >= 15
-  for name, (argv, expected) in cases.items():
-    capfd.readouterr()
-    status = cli.main(argv)
-    err = capfd.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert status == 2, f'{name}: exit status {status}, stderr {err!r}'
-    assert len(lines) == 1 and lines[0].startswith('error: '), f'{name}: stderr {err!r}'
-    assert expected in lines[0], f'{name}: {lines[0]!r} does not name {expected!r}'
+def _fresh(p, name: str, *overrides) -> list[str]:
+  return ['run', 'train', '--workdir', str(p.tmp / name), *overrides]
+
+
+FASHION = ('data=fashion_mnist', 'download=False')
+SMALL_RUN = ('steps=3', 'batch_size=16', 'eval_batch_size=16', 'checkpoint_every=1')
+# name -> (paths -> argv, what the one-line error must contain)
+BAD_INPUTS = {
+    'unknown experiment': (lambda p: ['run', 'nosuch'], "unknown experiment 'nosuch'"),
+    'unknown option': (lambda p: ['run', 'train', '--fast'], 'unknown option --fast'),
+    'not key=value': (lambda p: ['run', 'train', 'steps'], "cannot read 'steps'"),
+    'unknown key': (lambda p: ['run', 'train', 'stepz=3'], "unknown key 'stepz'"),
+    'unknown nested key': (lambda p: ['run', 'train', 'mlp.dept=3'], "unknown key 'mlp.dept'"),
+    'wrong type': (lambda p: ['run', 'train', 'steps=abc'], "steps='abc' has the wrong type"),
+    'float for int': (lambda p: ['run', 'train', 'steps=1.5'], 'steps=1.5 has the wrong type'),
+    'int for bool': (lambda p: ['run', 'train', 'mlp.depth=True'],
+                     'mlp.depth=True has the wrong type'),
+    'dropout 1.5': (lambda p: ['run', 'train', 'mlp.dropout=1.5'],
+                    'mlp.dropout=1.5 is out of range'),
+    'unknown dropout kind': (lambda p: ['run', 'train', 'mlp.dropout_kind=maxout'],
+                             "mlp.dropout_kind='maxout'"),
+    'conv dropout 1.0': (lambda p: ['run', 'train', 'cnn.conv_dropout=1.0'],
+                         'cnn.conv_dropout=1.0 is out'),
+    'lstm dropout kind': (lambda p: ['run', 'train', 'lstm.dropout_kind=zoneout'],
+                          "lstm.dropout_kind='zoneout'"),
+    'stochastic depth on plain': (lambda p: ['run', 'train', 'resnet.block=plain',
+                                             'resnet.stochastic_depth=0.5'],
+                                  'needs resnet.block=residual'),
+    'negative lr': (lambda p: ['run', 'train', 'optim.learning_rate=-0.1'],
+                    'optim.learning_rate=-0.1'),
+    'zero steps': (lambda p: ['run', 'train', 'steps=0'], 'steps=0 is out of range'),
+    'unknown model': (lambda p: ['run', 'train', 'model=transformer'],
+                      "model='transformer' is not"),
+    'unknown dataset': (lambda p: ['run', 'train', 'data=imagenet'], "data='imagenet' is not"),
+    'unknown activation': (lambda p: ['run', 'train', 'mlp.activation=rellu'],
+                           "mlp.activation='rellu'"),
+    'unknown backend': (lambda p: ['run', 'train', 'backend=mpi'],
+                        "backend='mpi' is not allowed"),
+    'class weights of the wrong length': (
+        lambda p: _fresh(p, 'r9', 'loss.name=weighted_cross_entropy',
+                         'loss.class_weights=(1.0,2.0)'),
+        'loss.class_weights has 2 entries; the data has 10 classes'),
+    'batch not divisible': (lambda p: _fresh(p, 'r1', 'batch_size=100', 'num_devices=8'),
+                            'batch_size=100 is not divisible'),
+    'too many devices': (lambda p: _fresh(p, 'r2', 'num_devices=64'),
+                         'num_devices=64 but only 8'),
+    'missing dataset': (lambda p: _fresh(p, 'r3', *FASHION, f'data_dir={p.tmp / "empty"}'),
+                        'not found'),
+    'corrupt IDX': (lambda p: _fresh(p, 'r4', *FASHION, f'data_dir={p.tmp / "idx_magic"}'),
+                    'bad magic number'),
+    'truncated IDX': (lambda p: _fresh(p, 'r5', *FASHION, f'data_dir={p.tmp / "idx_truncate"}'),
+                      'truncated'),
+    'checksum mismatch': (lambda p: _fresh(p, 'r8', *FASHION, f'data_dir={p.tmp / "idx_none"}'),
+                          'checksum mismatch'),
+    'missing CIFAR-10': (lambda p: _fresh(p, 'r6', 'data=cifar10',
+                                          f'data_dir={p.tmp / "empty"}'),
+                         'no binary batches'),
+    'freeze matches nothing': (lambda p: _fresh(p, 'r7', "optim.freeze=('encoder/.*',)"),
+                               'matches no parameter'),
+    'workdir is a file': (lambda p: ['run', 'train', '--workdir', str(p.tmp / 'a_file')],
+                          'is not a directory'),
+    'other config, same workdir': (
+        lambda p: ['run', 'train', '--workdir', str(p.finished), *SMALL_RUN],
+        'different config (differs in: steps)'),
+    'checkpoint from another config': (
+        lambda p: ['run', 'train', '--workdir', str(p.tmp / 'config_gone'), *SMALL_RUN],
+        'checkpoint at step 2 was written with a different'),
+    'override without run': (lambda p: ['list', 'steps=3'], 'overrides go with'),
+}
+
+
+@pytest.mark.parametrize('name', BAD_INPUTS)
+def test_bad_input_gives_exit_2_and_one_line(name, paths, capfd):
+  make_argv, expected = BAD_INPUTS[name]
+  capfd.readouterr()
+  status = cli.main(make_argv(paths))
+  err = capfd.readouterr().err
+  lines = [line for line in err.splitlines() if line.strip()]
+  assert status == 2, f'{name}: exit status {status}, stderr {err!r}'
+  assert len(lines) == 1 and lines[0].startswith('error: '), f'{name}: stderr {err!r}'
+  assert expected in lines[0], f'{name}: {lines[0]!r} does not name {expected!r}'
 
 
 def test_bad_input_in_a_real_process_has_no_traceback():

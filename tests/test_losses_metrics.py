@@ -8,6 +8,7 @@ from jax.sharding import Mesh, PartitionSpec as P
 from sklearn import metrics as skm
 
 from research import losses, metrics
+from research.errors import UserError
 
 
 @pytest.fixture
@@ -55,6 +56,44 @@ def test_regression_style_and_other_losses(batch):
   weights = (1.0, 2.0, 3.0, 4.0, 5.0)
   np.testing.assert_allclose(_loss('weighted_cross_entropy', logits, labels, class_weights=weights),
                              np.array(weights)[labels] * -np.log(pt), rtol=1e-4, atol=1e-6)
+
+
+def test_focal_alpha_weights_each_class(batch):
+  """Lin et al.'s alpha_t: the focal loss of an example times its class's alpha."""
+  logits, labels = batch
+  alpha = (0.25, 0.75, 0.5, 1.0, 2.0)
+  np.testing.assert_allclose(
+      _loss('focal', logits, labels, focal_gamma=2.0, focal_alpha=alpha),
+      np.array(alpha)[labels] * _loss('focal', logits, labels, focal_gamma=2.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize('norm', losses.WEIGHT_NORMS)
+def test_weighted_cross_entropy_batch_loss_and_its_normalisation(batch, norm):
+  """'weights' is PyTorch's CrossEntropyLoss(weight=w): sum(w l) / sum(w); 'count' divides by
+  the batch size. Sharded over 8 devices, the mean of the devices' shares is the same number."""
+  logits, labels = batch
+  weights = (1.0, 2.0, 3.0, 4.0, 10.0)
+  cfg = losses.LossConfig(name='weighted_cross_entropy', class_weights=weights,
+                          class_weight_norm=norm)
+  w = np.array(weights)[labels]
+  l = -np.log(_softmax(logits.astype(np.float64))[np.arange(len(labels)), labels])
+  expected = (w * l).sum() / (w.sum() if norm == 'weights' else len(labels))
+  assert float(losses.batch_loss(cfg, logits, labels)) == pytest.approx(expected, rel=1e-5)
+  mesh = Mesh(np.array(jax.devices()[:8]), ('batch',))
+  sharded = jax.jit(jax.shard_map(
+      lambda z, y: jax.lax.pmean(losses.batch_loss(cfg, z, y, 'batch'), 'batch'),
+      mesh=mesh, in_specs=P('batch'), out_specs=P(), check_vma=False))
+  assert float(sharded(logits, labels)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize('key', ['class_weights', 'focal_alpha'])
+def test_per_class_options_of_the_wrong_length_are_refused(batch, key):
+  """A short tuple used to be read past its end (JAX clamps the gather)."""
+  logits, labels = batch
+  name = 'focal' if key == 'focal_alpha' else 'weighted_cross_entropy'
+  cfg = losses.LossConfig(name=name, **{key: (1.0, 2.0)})
+  with pytest.raises(UserError, match=f'loss.{key} has 2 entries; the data has 5 classes'):
+    losses.batch_loss(cfg, logits, labels)
 
 
 def test_metrics_match_sklearn(batch):

@@ -29,7 +29,14 @@ def test_toy_run_reports_throughput_and_overheads(tmp_path):
   assert head['steps']['tiny_mlp']['ours_over_torch'] is None
   assert head['steps']['tiny_mlp']['gflops'] > 0
   assert 0 < head['steps']['tiny_mlp']['step_time_in_matmuls'] < 1
-  assert head['overheads']['loop_overhead'] > -1 and head['overheads']['checkpoint_overhead'] > -1
+  # The overheads are the ratios of the medians the section measured, each from real timings.
+  overheads = results['sections']['overheads']
+  for key in ('bare_step_s', 'loop_step_s', 'checkpointed_step_s'):
+    assert 0 < overheads[key] < 1, key
+  assert head['overheads']['loop_overhead'] == pytest.approx(
+      overheads['loop_step_s'] / overheads['bare_step_s'] - 1)
+  assert head['overheads']['checkpoint_overhead'] == pytest.approx(
+      overheads['checkpointed_step_s'] / overheads['loop_step_s'] - 1)
   report = (tmp_path / 'report.md').read_text()
   assert 'PyTorch comparison off (torch=False)' in report
   assert '| tiny_mlp |' in report and 'over bare steps' in report

@@ -54,7 +54,7 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
         _variables(params, state.batch_stats), images, train=True, progress=progress,
         rngs={'dropout': dropout_key}, mutable=['batch_stats'] if state.batch_stats else False)
     logits_BxC, updates = output if state.batch_stats else (output, {})
-    loss = losses.per_example_loss(cfg.loss, logits_BxC, labels_B).mean()
+    loss = losses.batch_loss(cfg.loss, logits_BxC, labels_B, cfg.axis_name)
     return loss, (logits_BxC, updates.get('batch_stats', {}))
 
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
