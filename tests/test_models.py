@@ -357,3 +357,35 @@ def test_batchnorm_matches_flax_batchnorm(shape):
     got, want = run(ours, train, axis), run(theirs, train, axis)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
       np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize('mean', [0.0, 1.5, 5.0])
+def test_batchnorm_gradients_are_accurate_at_shifted_means(mean):
+  """Against float64: the scale and bias gradients of sum(sin(BatchNorm(x))) for inputs of
+  mean `mean` and std 1 (the audit's shape). The variance as E[x^2] - E[x]^2 (flax's formula)
+  amplifies the sums' relative rounding by up to 1 + mean^2 / var, hence the bound
+  2e-6 * (1 + mean^2), about 17 float32 epsilons times that factor. Each per-channel sum taken
+  as one chain of 32,768 additions broke it at every mean here (1.8e-4 at mean 5); the
+  two-level sums stay 7-9x inside it, room for another CPU's rounding."""
+  from research.nn.normalization import BatchNorm
+  x = mean + jax.random.normal(jax.random.key(0), (128, 16, 16, 32))
+  params = {'scale': 1.0 + jnp.arange(32) / 10.0, 'bias': jnp.arange(32) / 5.0}
+  stats = {'mean': jnp.zeros(32), 'var': jnp.ones(32)}
+
+  def loss(p, x):
+    out, _ = BatchNorm(use_running_average=False).apply(
+        {'params': p, 'batch_stats': stats}, x, mutable=['batch_stats'])
+    return jnp.sum(jnp.sin(out))
+
+  def reference(p, x):
+    mu, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+    return jnp.sum(jnp.sin((x - mu) / jnp.sqrt(var + 1e-5) * p['scale'] + p['bias']))
+
+  got = jax.jit(jax.grad(loss))(params, x)
+  with jax.enable_x64(True):
+    want = jax.grad(reference)(jax.tree.map(lambda a: np.asarray(a, np.float64), params),
+                               np.asarray(x, np.float64))
+  for name in ('scale', 'bias'):
+    error = float(np.linalg.norm(np.asarray(got[name], np.float64) - want[name])
+                  / np.linalg.norm(want[name]))
+    assert error < 2e-6 * (1 + mean ** 2), f'{name} gradient relative error {error:.1e}'

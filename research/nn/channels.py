@@ -7,15 +7,28 @@ So every such sum here is that product, and the per-channel shift and scale take
 gradients through it (research/nn/conv.py's Conv and research/nn/normalization.py's
 BatchNorm use them).
 """
+import math
+
 import jax
 import jax.numpy as jnp
 
 
+def _inner_rows(n: int) -> int:
+  """The largest divisor of n not above sqrt(n)."""
+  return max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
+
+
 def channel_sum(x_NxC: jax.Array) -> jax.Array:
-  """x summed over every axis but the last, as ones @ x.reshape(-1, C); equal to
+  """x summed over every axis but the last, as two products with ones: over n/k groups of k
+  rows, then over the k partial sums (k the largest divisor of n up to sqrt(n)). One product
+  over all n rows accumulates in one long chain, whose rounding error grows with n: at a
+  channel mean of 5 std it cost BatchNorm's gradients three digits. Equal to
   x.sum(axis=tuple(range(x.ndim - 1))) up to float rounding."""
   c = x_NxC.shape[-1]
-  return jnp.ones((x_NxC.size // c,), x_NxC.dtype) @ x_NxC.reshape(-1, c)
+  n = x_NxC.size // c
+  k = _inner_rows(n)
+  partial_KxC = (jnp.ones((n // k,), x_NxC.dtype) @ x_NxC.reshape(n // k, k * c)).reshape(k, c)
+  return jnp.ones((k,), x_NxC.dtype) @ partial_KxC
 
 
 @jax.custom_vjp

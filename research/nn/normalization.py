@@ -12,11 +12,10 @@ NORMS = ('none', 'batch', 'layer')
 
 class BatchNorm(nn.Module):
   """flax's nn.BatchNorm over the last axis (same parameters, statistics, names and formula:
-  the variance as E[x^2] - E[x]^2), with every per-channel sum taken as a product with ones
-  (research/nn/channels.py): the statistics, and the gradients of the scale and shift. XLA's CPU
-  backend runs flax's leading-axis sums as slow reduce-windows; alternated in one process on a
-  2-core Xeon at batch 128, this took 12% off ResNet-20's train step and 24% off the
-  throughput CNN's with norm=batch."""
+  the variance as E[x^2] - E[x]^2, (x - mean) * scale / sqrt(var + eps) + bias), with every
+  per-channel sum taken as a product with ones (research/nn/channels.py): the statistics, and
+  the gradients of the mean, scale and shift. XLA's CPU backend runs flax's leading-axis sums
+  as slow reduce-windows."""
   use_running_average: bool
   momentum: float = 0.9
   epsilon: float = 1e-5
@@ -45,7 +44,11 @@ class BatchNorm(nn.Module):
         running_mean.value = m * running_mean.value + (1 - m) * mean
         running_var.value = m * running_var.value + (1 - m) * var
     factor = scale * jax.lax.rsqrt(var + self.epsilon)
-    return add_channel_bias(scale_channels(x, factor), bias - mean * factor)
+    # Centred before scaling: the scale's gradient is then a sum of g * (x - mean), not the
+    # difference of the two large sums g * x and g * mean, which loses the digits they share
+    # once |mean| is large against std.
+    centred = add_channel_bias(x, -mean)
+    return add_channel_bias(scale_channels(centred, factor), bias)
 
 
 def make_norm(name: str, train: bool, axis_name: str | None):
