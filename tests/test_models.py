@@ -389,3 +389,14 @@ def test_batchnorm_gradients_are_accurate_at_shifted_means(mean):
     error = float(np.linalg.norm(np.asarray(got[name], np.float64) - want[name])
                   / np.linalg.norm(want[name]))
     assert error < 2e-6 * (1 + mean ** 2), f'{name} gradient relative error {error:.1e}'
+
+
+def test_resnet_downsampling_branch_is_centred_where_the_shortcut_samples():
+  """With centre-tap kernels a plain linear block's stride-2 branch is a pure subsampling: with
+  symmetric padding it equals option A's x[::2, ::2] (with 'SAME' it was x[1::2, 1::2])."""
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 4))
+  block = resnet.Block(4, 2, 'plain', 'linear', 'he', 'none', None)
+  centre = jnp.zeros((3, 3, 4, 4)).at[1, 1].set(jnp.eye(4))
+  params = {name: {'kernel': centre, 'bias': jnp.zeros(4)} for name in ('conv_a', 'conv_b')}
+  branch = block.apply({'params': params}, x, train=False)
+  np.testing.assert_array_equal(branch, resnet.option_a_shortcut(x, 4, 2))

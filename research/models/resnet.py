@@ -46,6 +46,14 @@ def option_a_shortcut(x_BxHxWxC: jax.Array, features: int, stride: int) -> jax.A
   return x_BxHxWxC
 
 
+def conv3x3(features: int, stride: int, use_bias: bool, kernel_init, name: str) -> nn.Conv:
+  """A 3x3 convolution padded by one pixel on every side, as the reference implementations pad:
+  at stride 2 output pixel i is centred on input pixel 2i, where the option-A shortcut samples.
+  ('SAME' would pad (0, 1) there and centre it on 2i + 1, a pixel off the shortcut.)"""
+  return nn.Conv(features, (3, 3), strides=stride, padding=((1, 1), (1, 1)), use_bias=use_bias,
+                 kernel_init=kernel_init, name=name)
+
+
 class Block(nn.Module):
   features: int
   stride: int
@@ -61,8 +69,7 @@ class Block(nn.Module):
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
 
     def conv(h, stride, name):
-      return nn.Conv(self.features, (3, 3), strides=stride, padding='SAME',
-                     use_bias=self.norm == 'none', kernel_init=kernel_init, name=name)(h)
+      return conv3x3(self.features, stride, self.norm == 'none', kernel_init, name)(h)
 
     f = act(make_norm(self.norm, train, self.axis_name)(conv(x, self.stride, 'conv_a')))
     f = make_norm(self.norm, train, self.axis_name)(conv(f, 1, 'conv_b'))
@@ -98,8 +105,7 @@ class CifarResNet(nn.Module):
       raise UserError(f'resnet.block={self.block!r} is unknown; choose one of {", ".join(BLOCKS)}')
     n = blocks_per_stage(self.depth)
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
-    h = nn.Conv(STAGE_FILTERS[0], (3, 3), padding='SAME', use_bias=self.norm == 'none',
-                kernel_init=kernel_init, name='stem')(x_BxHxWxC)
+    h = conv3x3(STAGE_FILTERS[0], 1, self.norm == 'none', kernel_init, 'stem')(x_BxHxWxC)
     h = act(make_norm(self.norm, train, self.axis_name)(h))
     self.sow('activations', 'stem_act', h)
     for stage, features in enumerate(STAGE_FILTERS):
