@@ -25,7 +25,8 @@ def test_mlp_shapes_and_counts(norm, skip):
   dense = (64 * 16 + 16) + 2 * (16 * 16 + 16) + (16 * 10 + 10)
   dense += 2 * (16 * 16 + 16) if skip == 'highway' else 0  # a gate per layer after the first
   norm_params = {'none': 0, 'batch': 3 * 32, 'layer': 3 * 32}[norm]
-  assert count_params(variables['params']) == dense + norm_params
+  biases_before_batchnorm = 3 * 16 if norm == 'batch' else 0  # cancelled by it: not created
+  assert count_params(variables['params']) == dense + norm_params - biases_before_batchnorm
   assert ('batch_stats' in variables) == (norm == 'batch')
 
 
@@ -112,6 +113,8 @@ def test_cnn_shapes(pool):
   assert model.apply(variables, jnp.ones((3, 28, 28, 1)), train=False).shape == (3, 10)
   flat = 8 * (7 * 7 if pool != 'none' else 28 * 28)
   assert variables['params']['dense_0']['kernel'].shape == (flat, 16)
+  # BatchNorm follows each convolution and cancels a bias: none is created.
+  assert set(variables['params']['conv_0']) == set(variables['params']['conv_1']) == {'kernel'}
 
 
 def test_registries_name_the_choices():
@@ -235,18 +238,20 @@ def test_dropconnect_mlp_has_the_standard_mlp_parameters():
   assert shapes['standard'] == shapes['dropconnect']
 
 
-@pytest.mark.parametrize('shape, strides, padding', [
-    ((3, 9, 7, 1), 1, 'SAME'), ((3, 8, 8, 3), 1, 'SAME'), ((3, 9, 7, 3), 1, 'VALID'),
-    ((3, 8, 8, 16), 1, 'SAME'), ((3, 8, 8, 16), 2, 'SAME')])
-def test_conv_matches_flax_conv_values_and_gradients(shape, strides, padding):
+@pytest.mark.parametrize('shape, strides, padding, use_bias', [
+    ((3, 9, 7, 1), 1, 'SAME', True), ((3, 8, 8, 3), 1, 'SAME', True),
+    ((3, 9, 7, 3), 1, 'VALID', True), ((3, 8, 8, 16), 1, 'SAME', True),
+    ((3, 8, 8, 16), 2, 'SAME', True), ((3, 9, 7, 1), 1, 'SAME', False),
+    ((3, 8, 8, 16), 1, 'SAME', False)])
+def test_conv_matches_flax_conv_values_and_gradients(shape, strides, padding, use_bias):
   """research/nn/conv.Conv: flax's parameters and numbers, its own formulas (for 1 and 3
   input channels the forward by shifts and the kernel gradient from patches, the bias
-  gradient as a product)."""
+  gradient as a product), with and without a bias."""
   import flax.linen as nn
   from research.nn.conv import Conv
   x = jax.random.normal(jax.random.key(1), shape)
-  ours = Conv(5, (3, 3), strides=strides, padding=padding)
-  flax_conv = nn.Conv(5, (3, 3), strides=strides, padding=padding)
+  ours = Conv(5, (3, 3), strides=strides, padding=padding, use_bias=use_bias)
+  flax_conv = nn.Conv(5, (3, 3), strides=strides, padding=padding, use_bias=use_bias)
   variables = ours.init(jax.random.key(0), x)
   flax_variables = flax_conv.init(jax.random.key(0), x)
   same = jax.tree.map(lambda a, b: np.array_equal(a, b), variables, flax_variables)

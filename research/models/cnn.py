@@ -63,8 +63,9 @@ class CNN(nn.Module):
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
     h = x_BxHxWxC
     for i, features in enumerate(self.channels):
-      h = Conv(features, (self.kernel_size, self.kernel_size), kernel_init=kernel_init,
-               name=f'conv_{i}')(h)
+      # No bias before BatchNorm: it subtracts each channel's batch mean, cancelling it.
+      h = Conv(features, (self.kernel_size, self.kernel_size), use_bias=self.norm != 'batch',
+               kernel_init=kernel_init, name=f'conv_{i}')(h)
       h = act(make_norm(self.norm, train, self.axis_name)(h))
       drop = self.conv_dropout_layer(f'conv_dropout_{i}')
       kwargs = {'progress': progress} if isinstance(drop, DropBlock) else {}

@@ -21,7 +21,8 @@ DROPOUTS = (*UNIT_DROPOUTS, 'dropconnect')
 class MLP(nn.Module):
   """Input -> `depth` hidden layers of `width` units -> logits.
 
-  Hidden layer i computes F_i(h) = dropout(act(norm(W_i h + b_i))). Every layer after the first
+  Hidden layer i computes F_i(h) = dropout(act(norm(W_i h + b_i))), without b_i when norm is
+  'batch' (BatchNorm cancels it). Every layer after the first
   (which changes the width) combines it with its input h according to `skip`:
     none:     h_i = F_i(h)
     residual: h_i = h + F_i(h)                     (ResNet's H(x) = F(x) + x)
@@ -50,11 +51,15 @@ class MLP(nn.Module):
                       f'{", ".join(DROPOUTS)}')
     h_BxD = x.reshape(x.shape[0], -1)
     for i in range(self.depth):
+      # BatchNorm subtracts each unit's batch mean, so a bias before it is cancelled exactly
+      # and its gradient is rounding noise; LayerNorm keeps a per-unit bias's pattern.
+      use_bias = self.norm != 'batch'
       if self.dropout_kind == 'dropconnect':
-        f_BxW = dropout_lib.DropConnectDense(self.width, self.dropout, kernel_init,
+        f_BxW = dropout_lib.DropConnectDense(self.width, self.dropout, kernel_init, use_bias,
                                              name=f'hidden_{i}')(h_BxD, not train)
       else:
-        f_BxW = nn.Dense(self.width, kernel_init=kernel_init, name=f'hidden_{i}')(h_BxD)
+        f_BxW = nn.Dense(self.width, use_bias=use_bias, kernel_init=kernel_init,
+                         name=f'hidden_{i}')(h_BxD)
       f_BxW = act(make_norm(self.norm, train, self.axis_name)(f_BxW))
       self.sow('activations', f'hidden_{i}_act', f_BxW)  # F_i, as the activation produced it
       if self.dropout_kind in UNIT_DROPOUTS:

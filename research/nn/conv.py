@@ -99,9 +99,9 @@ class Conv(nn.Module):
   def __call__(self, x_BxHxWxC: jax.Array) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init,
                         (*self.kernel_size, x_BxHxWxC.shape[-1], self.features), jnp.float32)
-    if not self.use_bias:
-      return _conv(x_BxHxWxC, kernel, self.padding, self.strides)
-    bias = self.param('bias', self.bias_init, (self.features,), jnp.float32)
+    bias = (self.param('bias', self.bias_init, (self.features,), jnp.float32) if self.use_bias
+            else jnp.zeros((self.features,), jnp.float32))
     if self.strides == 1 and kernel[..., 0].size <= MAX_PATCH:
       return conv_bias_by_patches(x_BxHxWxC, kernel, bias, self.padding)
-    return add_channel_bias(_conv(x_BxHxWxC, kernel, self.padding, self.strides), bias)
+    y = _conv(x_BxHxWxC, kernel, self.padding, self.strides)
+    return add_channel_bias(y, bias) if self.use_bias else y

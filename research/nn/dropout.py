@@ -174,11 +174,12 @@ class DropConnectDense(nn.Module):
   features: int
   rate: float
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x_BxD: jax.Array, deterministic: bool) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init, (x_BxD.shape[-1], self.features))
-    bias = self.param('bias', nn.initializers.zeros, (self.features,))
+    bias = self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else 0.0
     if not is_off(self.rate, deterministic):
       keep = 1.0 - self.rate
       mask = jax.random.bernoulli(self.make_rng('dropout'), keep, kernel.shape)
