@@ -20,3 +20,16 @@ def over_seeds(values) -> dict:
   half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else math.nan
   return {'n': n, 'n_nonfinite': int(len(values) - n), 'mean': mean, 'std': std,
           'ci95_low': mean - half, 'ci95_high': mean + half}
+
+
+def line_fit(x, y) -> dict:
+  """Least-squares y = slope * x + intercept, with r^2 (1 for a perfect line; nan when y is
+  constant or fewer than two points): how conclusions test a claimed trend, not assume it."""
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  if len(x) < 2 or np.ptp(x) == 0:
+    return {'slope': math.nan, 'intercept': math.nan, 'r2': math.nan, 'points': len(x)}
+  slope, intercept = np.polyfit(x, y, 1)
+  residual = float(np.sum((y - (slope * x + intercept)) ** 2))
+  total = float(np.sum((y - y.mean()) ** 2))
+  return {'slope': float(slope), 'intercept': float(intercept),
+          'r2': 1.0 - residual / total if total > 0 else math.nan, 'points': len(x)}

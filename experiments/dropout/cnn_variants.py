@@ -6,6 +6,8 @@ convolutional features, while dropping whole feature maps (spatial dropout, Tomp
 2015) or contiguous blocks (DropBlock, Ghiasi et al. 2018) should. The dense layer is left
 without dropout, so only the convolutional features are regularised.
 """
+import math
+
 from experiments.dropout import groups
 from research import losses, optim
 from research.train import ensemble
@@ -39,6 +41,25 @@ def measure(cfg, context) -> dict:
           'dropblock_size': cfg.dropblock_size, 'rows': rows}
 
 
+def tompson_verdict(best: dict, baseline: dict) -> str:
+  """Tompson et al.'s claim, spatial dropout regularises convolutional features better than
+  standard dropout, judged on the best rate of each: supported or contradicted only when the
+  difference of their accuracies is beyond two standard deviations of the seed spread."""
+  if 'standard' not in best or 'spatial' not in best:
+    return ''
+  spatial, standard = best['spatial'], best['standard']
+  diff = spatial['test_accuracy'] - standard['test_accuracy']
+  spread = math.hypot(spatial['test_accuracy_std'], standard['test_accuracy_std'])
+  outcome = ('inconclusive' if abs(diff) <= 2 * spread else
+             'supported' if diff > 0 else 'contradicted')
+  gains = ', '.join(f"{v} {(best[v]['test_accuracy'] - baseline['test_accuracy']) * 100:+.2f}"
+                    for v in ('spatial', 'standard'))
+  return (f" Tompson et al.'s claim, that spatial dropout regularises convolutional features "
+          f"better than standard dropout, is {outcome} here: spatial minus standard "
+          f"{diff * 100:+.2f} points against a two-standard-deviation spread of "
+          f"{2 * spread * 100:.2f} (gain over none: {gains} points).")
+
+
 def write(results, workdir) -> tuple[str, dict]:
   rows = results['rows']
   groups.rate_plot(workdir / 'cnn_variants.png', rows,
@@ -50,14 +71,7 @@ def write(results, workdir) -> tuple[str, dict]:
           for v in dict.fromkeys(r['variant'] for r in rows if r['variant'] != 'none')}
   lines = [f"best {v} (rate {r['rate']}): {groups.pm(r, 'test_accuracy')}, "
            f"{groups.versus(r, baseline)}" for v, r in best.items()] if baseline else []
-  verdict = ''
-  if baseline and 'standard' in best and 'spatial' in best:
-    gain = {v: r['test_accuracy'] - baseline['test_accuracy'] for v, r in best.items()}
-    supported = 'supported' if gain['spatial'] > gain['standard'] else 'not supported'
-    verdict = (f" Tompson et al.'s claim, that spatial dropout regularises convolutional "
-               f"features better than standard dropout, is {supported}"
-               f" here (gain over none: spatial {gain['spatial'] * 100:+.2f}, standard "
-               f"{gain['standard'] * 100:+.2f} points).")
+  verdict = tompson_verdict(best, baseline) if baseline else ''
   data = results['data']
   reference = groups.pm(baseline, 'test_accuracy') if baseline else 'not run'
   note = ' CIFAR-10 here is the shared JPEG re-encoding.' if data == 'cifar10' else ''

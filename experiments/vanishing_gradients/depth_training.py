@@ -6,6 +6,8 @@ network should stop learning at some depth, and a residual or highway one should
 and Bengio (2010) also saw the top hidden layer of a deep sigmoid network saturate early in
 training; the saturation statistics are logged every few steps to check.
 """
+import math
+
 from experiments.vanishing_gradients import runs
 from research import diagnostics, report
 
@@ -62,6 +64,32 @@ def curves_plot(path, rows, title: str) -> None:
                      'step', 'train loss', title=title, logy=True)
 
 
+SATURATED = 0.05   # a layer with more saturated units than this at some probe "saturates"
+VANISHED = 1e-3    # a first-over-last gradient norm ratio below this has "vanished"
+
+
+def saturation_finding(row: dict) -> str:
+  """What the deepest plain network's probes say about why it does or does not learn: the top
+  layer's saturation (Glorot and Bengio 2010) and the first-over-last gradient ratio at the
+  start, each against its threshold."""
+  top = [v for v in row['saturation']['top'] if v is not None]
+  profile = row['grad_profile_start']
+  ratio = profile[0] / profile[-1] if len(profile) > 1 and profile[-1] else math.nan
+  saturates, vanished = max(top) >= SATURATED, ratio < VANISHED
+  text = (f" In the deepest plain network the saturated fraction of the top hidden layer goes "
+          f"from {top[0]:.2f} at initialisation to a maximum of {max(top):.2f} during training, "
+          f"and its first-over-last gradient ratio at the start is {ratio:.1e}")
+  if row['learns']:
+    return text + '.'
+  causes = [c for c, present in (('the top layer saturates', saturates),
+                                 ('the gradient has vanished', vanished)) if present]
+  if not causes:
+    return text + ': neither saturation nor a vanished gradient explains why it does not learn.'
+  unlike = ('' if saturates else ' (unlike in Glorot and Bengio 2010, who trained with plain '
+            'SGD from another initialisation, the top layer does not saturate)')
+  return text + f": it does not learn, and {' and '.join(causes)}{unlike}."
+
+
 def write(results, workdir) -> tuple[str, dict]:
   rows = results['rows']
   curves_plot(workdir / 'depth_training.png', rows,
@@ -89,17 +117,7 @@ def write(results, workdir) -> tuple[str, dict]:
   skip_text = (f"; with a skip connection the worst run still reaches "
                f"{worst_skip['test_accuracy']:.1%} ({worst_skip['skip']}, depth "
                f"{worst_skip['depth']})" if worst_skip else '')
-  saturation_text = ''
-  if saturation:
-    top = [v for v in deepest['saturation']['top'] if v is not None]
-    saturation_text = (f" In the deepest plain network the saturated fraction of the top hidden "
-                       f"layer goes from {top[0]:.2f} at initialisation to a maximum of "
-                       f"{max(top):.2f} during training"
-                       + ('.' if max(top) >= 0.05 else
-                          ': it does not saturate here, unlike in Glorot and Bengio (2010), who '
-                          'trained with plain SGD from a different initialisation'
-                          + ('; what stops this network is the vanished gradient, not saturation.'
-                             if not deepest['learns'] else '.')))
+  saturation_text = saturation_finding(deepest) if saturation else ''
   text = f"""{results['activation']} units, {results['weight_init']} initialisation, width
 {results['width']}, Adam, {results['steps']} steps on {results['data']}. Each run is a `train` run
 with its own directory under `runs/`.

@@ -8,6 +8,7 @@ level. A skip connection adds an identity path, dh_i/dh_{i-1} = I + dF/dh, along
 gradient reaches the first layer undiminished; a highway gate adds a learned share of it.
 """
 import itertools
+import math
 
 import jax
 import numpy as np
@@ -63,6 +64,39 @@ def _plot(path, rows, depth: int) -> None:
       ax.legend(fontsize=7)
 
 
+VANISHES, EXPLODES = 0.9, 1.1  # per-layer factors beyond which a trend is not "level"
+
+
+def depth_trend(rows) -> dict:
+  """The first-over-last ratio's geometric factor per layer of depth: log10(ratio) fitted as
+  slope * (depth - 1) through the origin (depth 1 has ratio 1), over every row given (any
+  activations and inits), with the span of the ratios at the deepest depth."""
+  usable = [r for r in rows if r['depth'] > 1 and not math.isnan(r['first_over_last'])]
+  if not usable:
+    return {'factor': math.nan, 'verdict': 'not measured', 'deepest': None}
+  d = np.array([r['depth'] - 1 for r in usable], np.float64)
+  # A norm of exactly 0 has vanished as far as float64 can tell.
+  y = np.log10([max(r['first_over_last'], np.finfo(np.float64).tiny) for r in usable])
+  factor = 10 ** float((d @ y) / (d @ d))
+  deepest = max(r['depth'] for r in usable)
+  at_deepest = [r['first_over_last'] for r in usable if r['depth'] == deepest]
+  verdict = ('vanishes' if factor < VANISHES else 'explodes' if factor > EXPLODES else 'level')
+  return {'factor': factor, 'verdict': verdict, 'deepest': deepest,
+          'span': (min(at_deepest), max(at_deepest))}
+
+
+def describe(rows) -> str:
+  trend = depth_trend(rows)
+  if trend['deepest'] is None:
+    return 'were not measured'
+  low, high = trend['span']
+  what = {'vanishes': 'the gradient vanishes exponentially with depth',
+          'explodes': 'the gradient grows exponentially with depth',
+          'level': 'the gradient stays level with depth'}[trend['verdict']]
+  return (f"give a first-over-last ratio that changes by a factor of {trend['factor']:.3g} per "
+          f"layer ({low:.1e} to {high:.1e} at depth {trend['deepest']}): {what}")
+
+
 def write(results, workdir) -> tuple[str, dict]:
   rows = results['rows']
   depths = sorted({r['depth'] for r in rows})
@@ -81,30 +115,22 @@ def write(results, workdir) -> tuple[str, dict]:
     row = by.get(('sigmoid', 'glorot', skip, 32))
     if row:
       headline[f'first_over_last_depth32_sigmoid_glorot_{skip}'] = row['first_over_last']
-  def ratios(condition):
-    return [r['first_over_last'] for r in rows if r['depth'] == deepest and condition(r)]
-
-  def span(values):
-    return f'{min(values):.1e} to {max(values):.1e}' if values else 'n/a'
-
-  plain_sigmoid = ratios(lambda r: r['activation'] == 'sigmoid' and r['skip'] == 'none')
-  matched = ratios(lambda r: r['skip'] == 'none' and (r['activation'], r['init']) in
-                   (('tanh', 'glorot'), ('relu', 'he')))
-  skipped = ratios(lambda r: r['skip'] != 'none')
+  plain_sigmoid = [r for r in rows if r['activation'] == 'sigmoid' and r['skip'] == 'none']
+  matched = [r for r in rows if r['skip'] == 'none' and (r['activation'], r['init']) in
+             (('tanh', 'glorot'), ('relu', 'he'))]
+  skipped = [r for r in rows if r['skip'] != 'none']
   text = f"""Per-layer ||dL/dW|| of an MLP (width {results['width']}) at initialisation, mean
 cross-entropy on {results['batch']} training images. The table gives the first hidden layer's
-norm over the last hidden layer's: 1 is level, below 1e-3 the first layer barely learns
-
+norm over the last hidden layer's: 1 is level, below 1e-3 the first layer barely learns.
 
 {table}
 
 ![log10 gradient norm against layer index](init_profiles.png)
 
-**Conclusion.** At depth {deepest}, first-over-last ratios: plain sigmoid networks
-{span(plain_sigmoid)}, whichever initialiser they start from: the gradient vanishes
-exponentially with depth. tanh with Glorot's and ReLU with He's initialisation, the pairs those
-initialisers were designed for, give {span(matched)}. With a residual or highway connection every
-activation and initialiser gives {span(skipped)}: the identity path carries the gradient past
-the layers that would shrink it.
+**Conclusion.** Fitted over depths {', '.join(map(str, depths))} (the ratio is 1 at depth 1):
+plain sigmoid networks, whichever initialiser they start from, {describe(plain_sigmoid)}.
+tanh with Glorot's and ReLU with He's initialisation, the pairs those initialisers were designed
+for, {describe(matched)}. With a residual or highway connection every activation and
+initialiser {describe(skipped)}.
 """
   return text, headline
