@@ -89,6 +89,9 @@ def _run(args, assignments: list[str]) -> int:
     raise UserError(f'{args.name} runs in one process (started: {processes}); launch it with '
                     'one process, or use an experiment that supports several, such as train')
   main = distributed.is_main()  # process 0 writes what every process would write alike
+  # One run per workdir; the processes of one multi-process run share it, so process 0 alone
+  # holds the lock, until this process exits.
+  workdir_lock = rundir.lock(workdir) if main else None  # noqa: F841
   manifest = manifest_lib.build_manifest(['python', '-m', 'experiments', *sys.argv[1:]],
                                          config.seed)
   if main:

@@ -2,10 +2,13 @@
 
 config.json is written first; a later invocation with the same workdir must have the same
 config (it resumes), and one with a different config is refused, naming the keys that differ.
+A run holds the workdir's lock while it works, so a second run of the same command is refused.
 """
+import fcntl
 import json
 import os
 import pathlib
+import socket
 import tempfile
 
 from research.errors import UserError
@@ -43,3 +46,27 @@ def prepare(workdir: pathlib.Path, config: dict) -> bool:
     raise UserError(f'cannot create --workdir {workdir}: {e.strerror}') from None
   write_json(config_path, config)
   return False
+
+
+LOCK_NAME = '.lock'
+
+
+def lock(workdir: pathlib.Path):
+  """Takes the workdir's lock for the life of this process and returns its open file (keep it:
+  closing it releases the lock). An advisory flock, which the kernel drops when its holder
+  dies, so a killed run's lock is taken over by the next run; the file names the holder.
+  Raises UserError, naming the holder, when another live process has it."""
+  handle = open(workdir / LOCK_NAME, 'a+')
+  try:
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    handle.seek(0)
+    holder = handle.read().strip() or 'another process'
+    handle.close()
+    raise UserError(f'--workdir {workdir} is in use by {holder}; wait for that run to end, or '
+                    'use another --workdir') from None
+  handle.seek(0)
+  handle.truncate()
+  handle.write(f'pid {os.getpid()} on host {socket.gethostname()}')
+  handle.flush()
+  return handle

@@ -10,8 +10,11 @@ them: a fresh run starts training without waiting for either.
 """
 import functools
 import pathlib
+import sys
 
 import jax
+
+from research.errors import UserError
 
 
 class Checkpointer:
@@ -28,10 +31,31 @@ class Checkpointer:
     return ocp.CheckpointManager(self._directory, options=options,
                                  item_names=('state', 'config', 'manifest'))
 
+  @property
+  def directory(self) -> pathlib.Path:
+    return self._directory
+
   def latest_step(self) -> int | None:
     if not self._directory.exists():  # nothing saved yet; no need to open the manager
       return None
     return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    """Every complete checkpoint's step, newest first."""
+    if not self._directory.exists():
+      return []
+    return sorted(self._manager.all_steps(), reverse=True)
+
+  def quarantine(self, step: int) -> pathlib.Path:
+    """Moves a damaged checkpoint out of the manager's folder (kept, not deleted, for a person
+    to look at) so that the step can be written again; returns where it went."""
+    destination = self._directory.parent / 'damaged_checkpoints' / str(step)
+    destination.parent.mkdir(exist_ok=True)
+    if destination.exists():
+      destination = destination.with_name(f'{step}.{len(list(destination.parent.iterdir()))}')
+    (self._directory / str(step)).rename(destination)
+    self._manager.reload()
+    return destination
 
   def save(self, step: int, state, config: dict, manifest: dict) -> None:
     import orbax.checkpoint as ocp
@@ -47,6 +71,22 @@ class Checkpointer:
         state=ocp.args.StandardRestore(target_state), config=ocp.args.JsonRestore(),
         manifest=ocp.args.JsonRestore()))
     return restored.state, restored.config, restored.manifest
+
+  def restore_newest_intact(self, target_state):
+    """(step, state, config, manifest) of the newest checkpoint that reads back. Each damaged
+    newer one is named on stderr and quarantined, so training can write its step again; with
+    none intact, a UserError."""
+    for step in self.all_steps():
+      try:
+        return (step, *self.restore(step, target_state))
+      except Exception as e:  # noqa: BLE001 - damage shows as any error of the file readers
+        detail = str(e).splitlines()[0][:120] if str(e) else 'no detail'
+        where = self.quarantine(step)
+        print(f'WARNING: the checkpoint at step {step} is damaged ({type(e).__name__}: '
+              f'{detail}); moved to {where}; falling back to the one before it',
+              file=sys.stderr)
+    raise UserError(f'no intact checkpoint in {self._directory}: each was damaged and moved to '
+                    f'{self._directory.parent / "damaged_checkpoints"}; use a new --workdir')
 
   def close(self) -> None:
     """Waits for writes in flight, then releases the manager (if it was ever opened)."""

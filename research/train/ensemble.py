@@ -201,8 +201,7 @@ class Ensemble:
     if ckpt.latest_step() is None:
       states, _, _ = self.init()
     else:
-      step = ckpt.latest_step()
-      states, saved_config, _ = ckpt.restore(step, self.abstract_states())
+      step, states, saved_config, _ = ckpt.restore_newest_intact(self.abstract_states())
       if checkpoint.changed_keys(saved_config, config_dict):
         raise UserError(f'{workdir} holds an ensemble with a different config; use a new '
                         '--workdir')

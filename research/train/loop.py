@@ -159,8 +159,7 @@ def _check_finite(records: list[tuple[int, dict]]) -> None:
 
 
 def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest: dict):
-  step = ckpt.latest_step()
-  restored, saved_config, saved_manifest = ckpt.restore(step, target)
+  step, restored, saved_config, saved_manifest = ckpt.restore_newest_intact(target)
   changed = checkpoint.changed_keys(saved_config, config_dict)
   if changed:
     raise UserError(f'the checkpoint at step {step} was written with a different config '
