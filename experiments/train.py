@@ -46,7 +46,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.backend = 'shard_map'     # or 'pmap'
   c.num_devices = 0           # 0 = all local devices
   c.mlp = dict(depth=2, width=256, activation='relu', weight_init='he', norm='none',
-               skip='none', dropout=0.0, dropout_kind='standard')
+               skip='none', dropout=0.0, dropout_kind='standard',
+               dropconnect_per_example=False, dropconnect_samples=0)
   c.cnn = dict(channels=(32, 64), kernel_size=3, dense=(256,), activation='relu',
                weight_init='he', norm='none', pool='max', dropout=0.0, conv_dropout=0.0,
                conv_dropout_kind='standard', dropblock_size=3)
@@ -102,6 +103,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
     checks.at_least(key, c[group][name], 1)
   blocks_per_stage(c.resnet.depth)
   checks.at_least('mlp.depth', c.mlp.depth, 1)
+  checks.at_least('mlp.dropconnect_samples', c.mlp.dropconnect_samples, 0)
+  if c.mlp.dropconnect_samples and c.mlp.norm != 'none':
+    raise UserError('mlp.dropconnect_samples (Gaussian inference) averages the activation of '
+                    'the raw pre-activations: it needs mlp.norm=none')
   checks.at_least('mlp.width', c.mlp.width, 1)
   checks.choice('cnn.pool', c.cnn.pool, POOLS)
   for n in (*c.cnn.channels, *c.cnn.dense, c.cnn.kernel_size):

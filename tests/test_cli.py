@@ -82,6 +82,14 @@ BAD_INPUTS = {
                            "mlp.activation='rellu'"),
     'unknown backend': (lambda p: ['run', 'train', 'backend=mpi'],
                         "backend='mpi' is not allowed"),
+    'Gaussian DropConnect with a norm': (
+        lambda p: ['run', 'train', 'mlp.dropout_kind=dropconnect', 'mlp.dropconnect_samples=8',
+                   'mlp.norm=batch'], 'it needs mlp.norm=none'),
+    'negative focal alpha': (lambda p: ['run', 'train', 'loss.name=focal',
+                                        'loss.focal_alpha=(0.5,-1.0)'],
+                             'loss.focal_alpha=(0.5, -1.0) is not allowed'),
+    'unknown class weight norm': (lambda p: ['run', 'train', 'loss.class_weight_norm=sum'],
+                                  "loss.class_weight_norm='sum' is not allowed"),
     'class weights of the wrong length': (
         lambda p: _fresh(p, 'r9', 'loss.name=weighted_cross_entropy',
                          'loss.class_weights=(1.0,2.0)'),

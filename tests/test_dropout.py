@@ -170,10 +170,43 @@ def test_a_rate_outside_0_1_is_a_clear_error(rate):
     apply(d.DropConnectDense(3, rate), jnp.ones((2, 3)))
 
 
-@pytest.mark.parametrize('name', [*ALL, 'dropconnect'])
+def test_dropconnect_per_example_masks_weights_and_bias_of_each_example():
+  """Wan et al.'s training: every example its own mask, over the kernel and the bias."""
+  layer = d.DropConnectDense(6, 0.5, per_example=True)
+  x = jnp.tile(jnp.eye(5), (3, 1))  # each one-hot input three times: rows of the kernel
+  variables = layer.init({'params': KEY}, x, True)
+  rows = np.asarray(layer.apply(variables, x, False, rngs={'dropout': KEY})).reshape(3, 5, 6)
+  assert (rows[0] != rows[1]).any() and (rows[0] != rows[2]).any()  # a mask per example
+  with_bias = {'params': {**variables['params'], 'bias': jnp.full(6, 10.0)}}
+  bias_only = np.asarray(layer.apply(with_bias, jnp.zeros((64, 5)), False,
+                                     rngs={'dropout': KEY}))
+  assert set(np.unique(bias_only)) == {0.0, 20.0}  # the bias dropped, or kept and rescaled
+  assert 0.3 < (bias_only == 0).mean() < 0.7
+
+
+def test_dropconnect_gaussian_inference_matches_the_average_over_masks():
+  """Algorithm 2 of Wan et al.: at test time the activation averaged over the Gaussian that
+  matches the masked pre-activation's mean and variance, close to averaging over real masks."""
+  relu = jax.nn.relu
+  x = jax.random.normal(jax.random.key(3), (4, 64))
+  layer = d.DropConnectDense(8, 0.5, per_example=True, gaussian_samples=4000, activation=relu)
+  variables = layer.init({'params': KEY}, x, True)
+  variables = {'params': {**variables['params'], 'bias': jnp.linspace(-1, 1, 8)}}
+  gaussian = layer.apply(variables, x, True)
+  masks = jax.vmap(lambda k: layer.apply(variables, x, False, rngs={'dropout': k}))(
+      jax.random.split(jax.random.key(5), 4000)).mean(0)
+  mean_weights = relu(x @ variables['params']['kernel'] + variables['params']['bias'])
+  np.testing.assert_allclose(gaussian, masks, atol=0.1, rtol=0.05)
+  assert np.abs(np.asarray(mean_weights - masks)).max() > 0.2  # the simple rule is not that
+
+
+@pytest.mark.parametrize('name', [*ALL, 'dropconnect', 'dropconnect_per_example'])
 def test_masks_are_identical_on_1_and_8_devices(name):
   if name == 'dropconnect':
     make, shape = (lambda r, axis_name=None: d.DropConnectDense(4, r)), (16, 6)
+  elif name == 'dropconnect_per_example':
+    make, shape = (lambda r, axis_name=None: d.DropConnectDense(
+        4, r, per_example=True, axis_name=axis_name)), (16, 6)
   else:
     make, shape = ALL[name][0], (16, *ALL[name][1][1:])
   x = jax.random.normal(jax.random.key(4), shape)
@@ -181,8 +214,7 @@ def test_masks_are_identical_on_1_and_8_devices(name):
   one_device = make(0.5).apply(variables, x, False, rngs={'dropout': KEY})
 
   def local(x_local):
-    module = make(0.5) if name == 'dropconnect' else type(make(0.5))(
-        **{**_fields(make(0.5)), 'axis_name': 'batch'})
+    module = type(make(0.5))(**{**_fields(make(0.5)), 'axis_name': 'batch'})
     return module.apply(variables, x_local, False, rngs={'dropout': KEY})
 
   mesh = Mesh(np.array(jax.devices()[:8]), ('batch',))

@@ -112,6 +112,10 @@ def write(results, workdir) -> tuple[str, dict]:
 {results['width']} ReLU units (SELU and LeCun init for alpha dropout), Adam, {results['epochs']}
 epochs; mean ± standard deviation over seeds (each seed: its own initialisation and data order,
 shared by every variant). Train accuracy is measured in test mode on the training subset.
+DropConnect here is the simple variant: one weight mask per step shared by the batch, the bias
+kept, and the mean weights at test time; Wan et al. (2013) mask weights and bias per example
+and infer by Gaussian moment matching (`mlp.dropconnect_per_example`,
+`mlp.dropconnect_samples`).
 
 {groups.rate_table(rows)}
 

@@ -40,6 +40,11 @@ class MLP(nn.Module):
   skip: str = 'none'
   dropout: float = 0.0
   dropout_kind: str = 'standard'
+  # DropConnect as Wan et al. 2013 train and test it (research/nn/dropout.DropConnectDense):
+  # a mask per example over weights and bias; Gaussian moment-matching inference with this
+  # many samples (0: the mean weights). The defaults are the simple variant.
+  dropconnect_per_example: bool = False
+  dropconnect_samples: int = 0
   axis_name: str | None = None
 
   @nn.compact
@@ -54,13 +59,20 @@ class MLP(nn.Module):
       # BatchNorm subtracts each unit's batch mean, so a bias before it is cancelled exactly
       # and its gradient is rounding noise; LayerNorm keeps a per-unit bias's pattern.
       use_bias = self.norm != 'batch'
-      if self.dropout_kind == 'dropconnect':
-        f_BxW = dropout_lib.DropConnectDense(self.width, self.dropout, kernel_init, use_bias,
-                                             name=f'hidden_{i}')(h_BxD, not train)
+      if self.dropout_kind == 'dropconnect' and self.dropconnect_samples:
+        # Gaussian inference averages the activation over samples: the layer applies it.
+        f_BxW = dropout_lib.DropConnectDense(
+            self.width, self.dropout, kernel_init, use_bias, self.dropconnect_per_example,
+            self.dropconnect_samples, act, self.axis_name, name=f'hidden_{i}')(h_BxD, not train)
       else:
-        f_BxW = nn.Dense(self.width, use_bias=use_bias, kernel_init=kernel_init,
-                         name=f'hidden_{i}')(h_BxD)
-      f_BxW = act(make_norm(self.norm, train, self.axis_name)(f_BxW))
+        if self.dropout_kind == 'dropconnect':
+          f_BxW = dropout_lib.DropConnectDense(
+              self.width, self.dropout, kernel_init, use_bias, self.dropconnect_per_example,
+              axis_name=self.axis_name, name=f'hidden_{i}')(h_BxD, not train)
+        else:
+          f_BxW = nn.Dense(self.width, use_bias=use_bias, kernel_init=kernel_init,
+                           name=f'hidden_{i}')(h_BxD)
+        f_BxW = act(make_norm(self.norm, train, self.axis_name)(f_BxW))
       self.sow('activations', f'hidden_{i}_act', f_BxW)  # F_i, as the activation produced it
       if self.dropout_kind in UNIT_DROPOUTS:
         f_BxW = UNIT_DROPOUTS[self.dropout_kind](self.dropout, self.axis_name)(

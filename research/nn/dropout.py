@@ -9,6 +9,8 @@ Every module takes a `deterministic` switch and the 'dropout' rng stream. `rate`
 probability of dropping; it may be a traced array (so that rates can be `jax.vmap`-ed over),
 and rate 0 is then the identity by arithmetic, as it is by the shortcut for a Python 0.
 """
+from typing import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -168,20 +170,53 @@ class DropBlock(nn.Module):
 
 
 class DropConnectDense(nn.Module):
-  """A dense layer whose weights are dropped (Wan et al. 2013): one Bernoulli mask over the
-  kernel per training step, shared by the whole batch (and by every device), with inverted
-  scaling; at test time the plain mean weights (the paper's simple inference rule)."""
+  """A dense layer whose weights are dropped (Wan et al. 2013), with inverted scaling (the
+  paper's masks are not rescaled in training and its inference multiplies by the keep
+  probability; the two are the same model).
+
+  Training: by default one Bernoulli mask over the kernel per step, shared by the whole batch
+  (and every device), and the bias kept. `per_example=True` is the paper's: a mask over the
+  kernel and the bias for each example (B x D x W draws: memory grows with the batch).
+  Inference: by default the mean weights, the simple rule the paper argues against.
+  `gaussian_samples=Z > 0` is the paper's (its Algorithm 2): each unit's pre-activation is
+  moment-matched by a Gaussian, mean W v and variance rate / (1 - rate) (W*W)(v*v) (biases
+  included when masked), and the output is the average of `activation` over Z draws, from a
+  fixed key so that evaluation is deterministic. The layer then applies `activation` itself.
+  """
   features: int
   rate: float
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   use_bias: bool = True
+  per_example: bool = False
+  gaussian_samples: int = 0
+  activation: Callable[[jax.Array], jax.Array] = lambda u: u
+  axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x_BxD: jax.Array, deterministic: bool) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init, (x_BxD.shape[-1], self.features))
-    bias = self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else 0.0
-    if not is_off(self.rate, deterministic):
-      keep = 1.0 - self.rate
+    bias = (self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias
+            else jnp.zeros((self.features,)))
+    if is_off(self.rate, deterministic):
+      if deterministic and self.gaussian_samples and not is_off(self.rate, False):
+        return self.gaussian_inference(x_BxD, kernel, bias)
+      return self.activation(x_BxD @ kernel + bias)
+    keep = 1.0 - self.rate
+    if not self.per_example:
       mask = jax.random.bernoulli(self.make_rng('dropout'), keep, kernel.shape)
-      kernel = jnp.where(mask, kernel / keep, 0.0)
-    return x_BxD @ kernel + bias
+      return self.activation(x_BxD @ jnp.where(mask, kernel / keep, 0.0) + bias)
+    draw = lambda k, s: jax.random.bernoulli(k, keep, s)
+    kernel_mask_BxDxW = example_draws(self, draw, jnp.zeros((x_BxD.shape[0], *kernel.shape)),
+                                      self.axis_name)
+    bias_mask_BxW = example_draws(self, draw, jnp.zeros((x_BxD.shape[0], self.features)),
+                                  self.axis_name)
+    u_BxW = jnp.einsum('bd,bdw->bw', x_BxD, jnp.where(kernel_mask_BxDxW, kernel / keep, 0.0))
+    return self.activation(u_BxW + jnp.where(bias_mask_BxW, bias / keep, 0.0))
+
+  def gaussian_inference(self, x_BxD, kernel, bias):
+    odds = self.rate / (1.0 - self.rate)
+    mean_BxW = x_BxD @ kernel + bias
+    var_BxW = odds * ((x_BxD * x_BxD) @ (kernel * kernel)
+                      + (bias * bias if self.per_example else 0.0))
+    noise_ZxBxW = jax.random.normal(jax.random.key(0), (self.gaussian_samples, *mean_BxW.shape))
+    return self.activation(mean_BxW + jnp.sqrt(var_BxW) * noise_ZxBxW).mean(0)
