@@ -10,6 +10,7 @@ import ml_collections
 from experiments import checks
 from research import losses, optim, report
 from research.data import NAMES as DATASETS
+from research.data.dataset import NORMALIZATIONS
 from research.data import load_dataset
 from research.errors import UserError
 from research.models import MODELS
@@ -33,6 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.data = 'digits'
   c.data_dir = ''             # '' = the default places (see research/data)
   c.download = True           # fetch missing files (sha256-verified) when a network exists
+  c.normalize = 'channel'     # or 'pixel_mean' (He et al.): see research/data/dataset.py
   c.steps = 2000
   c.batch_size = 128          # global: split over devices
   c.eval_batch_size = 1000
@@ -56,6 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.lstm = dict(hidden=128, layers=1, dropout=0.0, dropout_kind='variational')
   c.optim = dict(name='adam', learning_rate=1e-3, momentum=0.9, b1=0.9, b2=0.999,
                  weight_decay=0.0, grad_clip=0.0, schedule='constant', warmup_steps=0,
+                 warmup_factor=0.1,
                  boundaries=(), decay_factor=0.1, freeze=())
   c.loss = dict(name='cross_entropy', label_smoothing=0.0, focal_gamma=2.0, huber_delta=1.0,
                 class_weights=(), class_weight_norm='weights', focal_alpha=())
@@ -73,6 +76,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   """Every check that needs no data or devices, so mistakes fail in milliseconds."""
   checks.choice('model', c.model, MODELS)
   checks.choice('data', c.data, DATASETS)
+  checks.choice('normalize', c.normalize, NORMALIZATIONS)
   checks.choice('backend', c.backend, parallel.BACKENDS)
   for key in ('steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
               'checkpoint_every', 'keep_checkpoints', 'steps_per_call'):
@@ -115,6 +119,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   checks.choice('optim.name', c.optim.name, optim.OPTIMIZERS)
   checks.choice('optim.schedule', c.optim.schedule, optim.SCHEDULES)
   checks.greater_than_zero('optim.learning_rate', c.optim.learning_rate)
+  checks.greater_than_zero('optim.warmup_factor', c.optim.warmup_factor)
   for key in ('weight_decay', 'grad_clip', 'warmup_steps'):
     checks.at_least(f'optim.{key}', c.optim[key], 0)
   checks.choice('loss.name', c.loss.name, losses.NAMES)

@@ -39,6 +39,10 @@ def test_schedules():
   step = sched(schedule='step', boundaries=(30, 60), decay_factor=0.1)
   assert [float(step(t)) for t in (29, 30, 60)] == pytest.approx([1.0, 0.1, 0.01])
   assert float(sched(schedule='linear')(50)) == pytest.approx(0.5)
+  # He et al.'s ResNet-110 warm-up: 0.1 of the rate for the first steps, then the rate.
+  warm = sched(schedule='step', warmup_steps=4, warmup_factor=0.1, boundaries=(30, 60))
+  assert [float(warm(t)) for t in (0, 3, 4, 29, 30, 60)] == pytest.approx(
+      [0.1, 0.1, 1.0, 1.0, 0.1, 0.01])
 
 
 def test_gradient_clipping_bounds_the_update():

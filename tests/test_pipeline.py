@@ -4,6 +4,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
 from research.data import augment, pipeline
@@ -98,3 +99,15 @@ def test_augmentation_draws_do_not_depend_on_device_count():
     results.append(_on_devices(fn, devices, images, key))
   np.testing.assert_allclose(results[0], results[1], rtol=1e-6, atol=1e-6)
   assert not np.allclose(results[0], np.asarray(images))
+
+
+def test_per_pixel_mean_normalisation():
+  """He et al.'s per-pixel mean: every pixel position of the normalised training set has mean 0;
+  one scalar scale makes the whole set's std 1."""
+  from research.data import load_dataset
+  from research.data.dataset import with_normalization
+  dataset = with_normalization(load_dataset('digits'), 'pixel_mean')
+  x = np.asarray(pipeline.normalize(dataset.train_images, dataset.mean, dataset.std), np.float64)
+  np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-5)
+  assert x.std() == pytest.approx(1.0, rel=1e-5)
+  assert dataset.mean.shape == (8, 8, 1)

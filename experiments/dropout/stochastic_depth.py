@@ -6,7 +6,10 @@ network: an implicit ensemble of shallower networks, with shorter gradient paths
 On CIFAR-10 with standard augmentation their ResNet-110's test error drops from 6.41% to
 5.25%. Here the branch is dropped per example (the issue's choice: masks stay a function of
 the example, so results do not depend on the device count); the paper drops per mini-batch,
-which also saves the dropped branches' compute. This saves none: every branch is computed.
+which also saves the dropped branches' compute. This saves none: every branch is computed,
+and the BatchNorm layers inside a branch update their running statistics from the whole
+batch, the examples that drop the branch included; in the paper a dropped branch is not run,
+so its statistics see only the batches that keep it.
 """
 from experiments.dropout import groups
 from research import losses, optim, report
@@ -79,7 +82,9 @@ def write(results, workdir) -> tuple[str, dict]:
 {results['train_examples']} {results['data']} training images, {results['epochs']} epochs
 ({results['steps']} steps) of Nesterov SGD with the paper's step schedule, flips and shifts
 where configured; p_L is the drop probability of the last block (linear decay rule), 0 being
-the usual ResNet. {results['seconds']:.0f} s for all members.{note}
+the usual ResNet. {results['seconds']:.0f} s for all members.{note} Unlike the paper, branches
+are dropped per example and always computed, so BatchNorm inside a dropped branch still
+updates its running statistics from that example.
 
 {table}
 

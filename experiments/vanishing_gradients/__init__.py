@@ -21,6 +21,7 @@ from experiments.vanishing_gradients import (depth_training, init_profiles, norm
                                              resnet_cifar)
 from research.data import NAMES as DATASETS
 from research.data import load_dataset
+from research.data.dataset import NORMALIZATIONS
 from research.errors import UserError
 from research.models.mlp import SKIPS
 from research.models.resnet import BLOCKS, blocks_per_stage
@@ -54,6 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
                         blocks=('plain', 'residual'),
                         steps=64000, batch_size=128, learning_rate=0.1,
                         boundaries=(32000, 48000), weight_decay=1e-4, flip=True, translate=4,
+                        normalize='pixel_mean', warmup_steps=0, warmup_factor=0.1,
                         log_every=100, eval_every=4000, checkpoint_every=4000)
   return c.lock()
 
@@ -108,6 +110,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
     raise UserError('depth_training.diagnostics_every must be at least 1')
   checks.greater_than_zero('depth_training.learning_rate', t.learning_rate)
   checks.greater_than_zero('resnet_cifar.learning_rate', r.learning_rate)
+  checks.choice('resnet_cifar.normalize', r.normalize, NORMALIZATIONS)
+  checks.at_least('resnet_cifar.warmup_steps', r.warmup_steps, 0)
+  checks.greater_than_zero('resnet_cifar.warmup_factor', r.warmup_factor)
 
 
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:

@@ -3,7 +3,11 @@
 Plain networks of 20 and 56 layers against ResNets with the same layers plus identity
 shortcuts, trained with the paper's recipe: batch 128, SGD with momentum 0.9, learning rate 0.1
 divided by 10 at 32k and 48k iterations, 64k iterations, weight decay 1e-4, 4-pixel shifts and
-horizontal flips. The paper's finding: the deeper plain network has the *higher training*
+horizontal flips, the per-pixel mean subtracted (`normalize=pixel_mean`; the scale is ours, the
+paper gives none). For ResNet-110 the paper warms up at 0.01 for about 400 iterations:
+`resnet_cifar.depths=110 resnet_cifar.warmup_steps=400` (warmup_factor 0.1). Where we differ:
+the paper trains on 45k images and keeps 5k for validation, the full preset on all 50k. The
+paper's finding: the deeper plain network has the *higher training*
 error (degradation, not overfitting), while the deeper ResNet is better (test error ResNet-20
 8.75%, ResNet-56 6.97%).
 """
@@ -20,6 +24,8 @@ def settings(cfg, common, depth: int, block: str) -> dict:
           'resnet.block': block, 'steps': cfg.steps, 'batch_size': cfg.batch_size,
           'optim.name': 'momentum', 'optim.momentum': 0.9,
           'optim.learning_rate': cfg.learning_rate, 'optim.schedule': 'step',
+          'optim.warmup_steps': cfg.warmup_steps, 'optim.warmup_factor': cfg.warmup_factor,
+          'normalize': cfg.normalize,
           'optim.boundaries': tuple(cfg.boundaries), 'optim.decay_factor': 0.1,
           'optim.weight_decay': cfg.weight_decay, 'augment.flip': cfg.flip,
           'augment.translate': cfg.translate, 'log_every': cfg.log_every,
@@ -72,9 +78,12 @@ def write(results, workdir) -> tuple[str, dict]:
     if pair:
       shallow, deep = pair
       worse = deep['train_error'] > shallow['train_error']
+      order = ('higher' if worse else 'lower' if deep['train_error'] < shallow['train_error']
+               else 'the same')
       headline[f'{block}_deeper_has_higher_train_error'] = worse
-      findings.append(f"{block}-{deep['depth']} ends with {'higher' if worse else 'lower'} "
-                      f"training error than {block}-{shallow['depth']} "
+      findings.append(f"{block}-{deep['depth']} ends with {order} "
+                      f"training error {'as' if order == 'the same' else 'than'} "
+                      f"{block}-{shallow['depth']} "
                       f"({deep['train_error']:.2%} vs {shallow['train_error']:.2%})")
   plain, residual = _ordering(rows, 'plain'), _ordering(rows, 'residual')
   if plain and residual and plain[1]['depth'] == residual[1]['depth']:

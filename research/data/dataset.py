@@ -39,3 +39,25 @@ def make_dataset(name, train_images, train_labels, test_images, test_labels,
       num_classes=num_classes,
       mean=pixels.mean(axis=0).astype(np.float32),
       std=np.where(std > 0, std, 1.0).astype(np.float32))
+
+
+NORMALIZATIONS = ('channel', 'pixel_mean')
+
+
+def with_normalization(dataset: Dataset, kind: str) -> Dataset:
+  """The dataset with the statistics the pipeline normalises by:
+    channel:    (x - mean_C) / std_C, per-channel statistics (the default);
+    pixel_mean: (x - mean_HxWxC) / std, the per-pixel mean He et al. (2015) subtract on
+                CIFAR-10. The paper gives no scale; dividing by the std that remains is ours
+                (with BatchNorm after the first convolution it sets only that layer's
+                effective learning rate)."""
+  if kind == 'channel':
+    return dataset
+  if kind != 'pixel_mean':
+    raise ValueError(f'normalisation {kind!r} is unknown; choose one of '
+                     f'{", ".join(NORMALIZATIONS)}')
+  pixels = dataset.train_images.astype(np.float64)
+  mean = pixels.mean(axis=0)
+  std = (pixels - mean).std()
+  return dataclasses.replace(dataset, mean=mean.astype(np.float32),
+                             std=np.full((1,), std if std > 0 else 1.0, np.float32))

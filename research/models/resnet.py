@@ -13,7 +13,9 @@ ResNet-20 has 0.27M parameters and ResNet-56 0.85M, as the paper says (tests che
 Stochastic depth (Huang et al. 2016): with `stochastic_depth` = p_L > 0, residual block l of L
 drops its branch F for each example with probability p_l = l / L * p_L (the paper's linear
 decay rule, p_L = 0.5), so the first blocks almost always survive and the last one half of
-the time.
+the time. The branch is dropped per example and always computed, so its BatchNorm layers
+update their statistics from every example of the batch, those that drop it included (the
+paper drops per mini-batch and skips the branch, statistics and all).
 """
 import flax.linen as nn
 import jax

@@ -18,7 +18,7 @@ import tqdm
 
 from research import diagnostics, losses, metrics, optim, rng
 from research.data import augment, pipeline
-from research.data.dataset import Dataset
+from research.data.dataset import Dataset, with_normalization
 from research.errors import NonFiniteError, UserError
 from research.models import build_model
 from research.train import checkpoint, distributed, inputs, parallel, preemption
@@ -179,6 +179,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   With several processes every process runs this; process 0 alone logs and shows progress,
   all of them take part in every step, evaluation and checkpoint.
   """
+  dataset = with_normalization(dataset, config.normalize)
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
   _divisible('eval_batch_size', config.eval_batch_size, len(devices))
