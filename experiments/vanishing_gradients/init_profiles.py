@@ -130,7 +130,7 @@ norm over the last hidden layer's: 1 is level, below 1e-3 the first layer barely
 **Conclusion.** Fitted over depths {', '.join(map(str, depths))} (the ratio is 1 at depth 1):
 plain sigmoid networks, whichever initialiser they start from, {describe(plain_sigmoid)}.
 tanh with Glorot's and ReLU with He's initialisation, the pairs those initialisers were designed
-for, {describe(matched)}. With a residual or highway connection every activation and
-initialiser {describe(skipped)}.
+for, {describe(matched)}. With a residual or highway connection the networks of every
+activation and initialiser {describe(skipped)}.
 """
   return text, headline
