@@ -36,6 +36,9 @@ def test_report_has_every_section_with_mean_and_std_tables(tiny_run):
   assert report.count(' ± ') > 40
   assert '| none | 0 |' in report  # the baseline rides in the standard group at rate 0
   assert 'vmapped batch ran in' in report
+  # Srivastava et al.'s Table 2: each quoted error with the architecture it belongs to.
+  assert ('standard net, logistic, 2 x 800 units (Simard et al. 2003) 1.60%, dropout, ReLU, '
+          '3 x 1024 units 1.25%, dropout + max-norm, ReLU, 3 x 1024 units 1.06%') in report
   assert sorted(p.name for p in (tiny_run / 'runs').iterdir()) == GROUPS
 
 
