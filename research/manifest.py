@@ -10,6 +10,7 @@ import sys
 import jax
 
 from research import runtime
+from research.nn import switch
 
 # The packages whose versions decide a run's numbers; pinned in pyproject.toml.
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint', 'numpy',
@@ -56,6 +57,7 @@ def build_manifest(argv: list[str], seed: int) -> dict:
       'process_count': jax.process_count(),
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
       'host_runtime': runtime.applied(),
+      'layers': switch.layer_kind(),  # CPU-tuned or flax's plain layers
       'command_line': argv,
       'seed': seed,
       'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),

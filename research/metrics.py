@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from research.nn import switch
+
 ECE_BINS = 15
 AUC_BINS = 2048
 AUC_RANGE = 16.0
@@ -62,10 +64,10 @@ def batch_stats(logits_BxC, labels_B, loss_B, mask_B=None) -> ClassificationStat
 
 
 def _sum_of_squares(x: jax.Array) -> jax.Array:
-  """sum(x * x), a large array's as ones @ (x * x) over rows of up to 1024: XLA's CPU backend
-  runs a plain full reduction of a large array several times slower. Small arrays keep the
-  plain sum, one operation fewer."""
-  if x.size < 65536:
+  """sum(x * x); with the CPU-tuned layers (research/nn/switch.py) a large array's as
+  ones @ (x * x) over rows of up to 1024: XLA's CPU backend runs a plain full reduction of a
+  large array several times slower. Small arrays keep the plain sum, one operation fewer."""
+  if x.size < 65536 or not switch.cpu_tuned():
     return jnp.sum(x * x)
   width = next(w for w in (1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1) if x.size % w == 0)
   rows = x.reshape(-1, width)

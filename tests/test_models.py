@@ -405,3 +405,54 @@ def test_resnet_downsampling_branch_is_centred_where_the_shortcut_samples():
   params = {name: {'kernel': centre, 'bias': jnp.zeros(4)} for name in ('conv_a', 'conv_b')}
   branch = block.apply({'params': params}, x, train=False)
   np.testing.assert_array_equal(branch, resnet.option_a_shortcut(x, 4, 2))
+
+
+@pytest.mark.parametrize('name, options', [
+    ('cnn', dict(channels=(8, 16), dense=(32,), norm='batch')),
+    ('resnet', dict(depth=8, norm='batch'))])
+def test_cpu_tuned_and_plain_layers_compute_the_same_model(name, options):
+  """research/nn/switch.py's switch: the same parameters (names, shapes, initial values),
+  outputs, BatchNorm statistics and gradients from the CPU-tuned layers and flax's."""
+  from research.nn import switch
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(16, 8, 8, 1)).astype(np.float32))
+  labels = jnp.asarray(rng.integers(0, 10, 16))
+
+  def run(kind):
+    with switch.forced(kind):
+      model = build_model(name, options, 10)
+      variables = _init(model)
+
+      def loss(params):
+        logits, updates = model.apply({**variables, 'params': params}, x, train=True,
+                                      mutable=['batch_stats'])
+        return optax_ce(logits, labels), updates
+      (value, updates), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(
+          variables['params'])
+      return variables, value, updates, grads
+
+  tuned, plain = run('cpu_tuned'), run('plain')
+  assert jax.tree.map(np.shape, tuned[0]) == jax.tree.map(np.shape, plain[0])
+  assert all(jax.tree.leaves(jax.tree.map(np.array_equal, tuned[0], plain[0])))
+  for a, b in zip(jax.tree.leaves(tuned[1:]), jax.tree.leaves(plain[1:])):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def optax_ce(logits, labels):
+  import optax
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def test_the_switch_picks_the_layers():
+  import flax.linen as nn
+  from research.nn import conv, normalization, switch
+  with switch.forced('plain'):
+    assert type(conv.make_conv(4, (3, 3))) is nn.Conv
+    assert type(normalization.make_norm('batch', True, None)) is nn.BatchNorm
+  with switch.forced('cpu_tuned'):
+    assert type(conv.make_conv(4, (3, 3))) is conv.Conv
+    assert type(normalization.make_norm('batch', True, None)) is normalization.BatchNorm
+  assert switch.layer_kind() == 'cpu_tuned'  # the tests run on the CPU
+  with pytest.raises(ValueError, match='choose one of cpu_tuned, plain'):
+    with switch.forced('fast'):
+      pass

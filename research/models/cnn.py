@@ -8,7 +8,8 @@ import flax.linen as nn
 import jax
 
 from research.nn.activations import get_activation
-from research.nn.conv import Conv
+from research.nn import switch
+from research.nn.conv import make_conv
 from research.nn.dropout import DropBlock, Dropout, SpatialDropout
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
@@ -20,14 +21,15 @@ CONV_DROPOUTS = ('standard', 'spatial', 'dropblock')
 
 
 def pool_2x2(x_BxHxWxC: jax.Array, kind: str) -> jax.Array:
-  """2x2 pooling, stride 2 ('VALID': an odd last row or column is dropped). Max pooling is
-  `research.nn.pooling.max_pool_2x2`, whose gradient XLA's CPU backend runs fast."""
+  """2x2 pooling, stride 2 ('VALID': an odd last row or column is dropped). Max pooling on the
+  CPU is `research.nn.pooling.max_pool_2x2`, whose gradient XLA's CPU backend runs fast, and
+  flax's elsewhere (research/nn/switch.py)."""
   if kind == 'none':
     return x_BxHxWxC
   b, h, w, c = x_BxHxWxC.shape
   x = x_BxHxWxC[:, :h - h % 2, :w - w % 2, :]
   if kind == 'max':
-    return max_pool_2x2(x)
+    return max_pool_2x2(x) if switch.cpu_tuned() else nn.max_pool(x, (2, 2), (2, 2))
   if kind == 'avg':
     return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
   raise UserError(f'pool {kind!r} is unknown; choose one of {", ".join(POOLS)}')
@@ -64,8 +66,8 @@ class CNN(nn.Module):
     h = x_BxHxWxC
     for i, features in enumerate(self.channels):
       # No bias before BatchNorm: it subtracts each channel's batch mean, cancelling it.
-      h = Conv(features, (self.kernel_size, self.kernel_size), use_bias=self.norm != 'batch',
-               kernel_init=kernel_init, name=f'conv_{i}')(h)
+      h = make_conv(features, (self.kernel_size, self.kernel_size),
+                    use_bias=self.norm != 'batch', kernel_init=kernel_init, name=f'conv_{i}')(h)
       h = act(make_norm(self.norm, train, self.axis_name)(h))
       drop = self.conv_dropout_layer(f'conv_dropout_{i}')
       kwargs = {'progress': progress} if isinstance(drop, DropBlock) else {}

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from research.errors import UserError
 from research.models.mlp import HIGHWAY_GATE_BIAS
 from research.nn.activations import get_activation
+from research.nn.conv import make_conv
 from research.nn.dropout import StochasticDepth
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
@@ -48,12 +49,12 @@ def option_a_shortcut(x_BxHxWxC: jax.Array, features: int, stride: int) -> jax.A
   return x_BxHxWxC
 
 
-def conv3x3(features: int, stride: int, use_bias: bool, kernel_init, name: str) -> nn.Conv:
+def conv3x3(features: int, stride: int, use_bias: bool, kernel_init, name: str) -> nn.Module:
   """A 3x3 convolution padded by one pixel on every side, as the reference implementations pad:
   at stride 2 output pixel i is centred on input pixel 2i, where the option-A shortcut samples.
   ('SAME' would pad (0, 1) there and centre it on 2i + 1, a pixel off the shortcut.)"""
-  return nn.Conv(features, (3, 3), strides=stride, padding=((1, 1), (1, 1)), use_bias=use_bias,
-                 kernel_init=kernel_init, name=name)
+  return make_conv(features, (3, 3), strides=stride, padding=((1, 1), (1, 1)),
+                   use_bias=use_bias, kernel_init=kernel_init, name=name)
 
 
 class Block(nn.Module):

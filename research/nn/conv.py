@@ -1,4 +1,5 @@
-"""The 2-D convolution layer, written the way XLA's CPU backend runs fast.
+"""The 2-D convolution layer: `make_conv` gives flax's nn.Conv, or on the CPU
+(research/nn/switch.py) `Conv`, the same function written the way XLA's CPU backend runs fast.
 
 Each convolution's bias gradient is a sum over the leading axes, which XLA runs slowly, so
 `Conv` takes it as a product with ones (research/nn/channels.py).
@@ -6,11 +7,11 @@ Each convolution's bias gradient is a sum over the leading axes, which XLA runs 
 A layer with few input channels (an image's first, kh*kw*C_in <= MAX_PATCH) is computed
 differently in both directions:
 - forward, as the sum of kh*kw*C_in shifted copies of the input, each times one row of the
-  kernel: one elementwise loop, where XLA's convolution with one input channel is slow (about
-  2 against 11 ms for the throughput CNN's 1-to-32 layer at batch 128; PyTorch's took 3);
+  kernel: one elementwise loop, where XLA's convolution with one input channel is slow;
 - its kernel gradient as one product, [patches, 1]^T @ grad, kernel and bias gradients
   together, where XLA would transpose the whole output gradient for its kernel-gradient
-  convolution (6 ms of the CNN's 50 ms step).
+  convolution.
+docs/performance.md has the measurements.
 """
 import functools
 import operator
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from research.nn import switch
 from research.nn.channels import add_channel_bias
 
 # Largest kh*kw*C_in computed by shifts, its kernel gradient from patches (the patches are
@@ -28,23 +30,27 @@ MAX_PATCH = 32
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
-def _shifted(x_BxHxWxC: jax.Array, kernel_hw: tuple[int, int], padding: str) -> list:
+Padding = str | tuple[tuple[int, int], tuple[int, int]]  # 'SAME', 'VALID' or explicit pairs
+
+
+def _shifted(x_BxHxWxC: jax.Array, kernel_hw: tuple[int, int], padding: Padding) -> list:
   """[B, H', W', C] for each kernel position (i, j) in row-major order: the input under that
   kernel element at every output pixel (unit stride), padded as the convolution pads."""
   kh, kw = kernel_hw
-  pads = lax.padtype_to_pads(x_BxHxWxC.shape[1:3], kernel_hw, (1, 1), padding)
+  pads = (lax.padtype_to_pads(x_BxHxWxC.shape[1:3], kernel_hw, (1, 1), padding)
+          if isinstance(padding, str) else padding)
   x = jnp.pad(x_BxHxWxC, ((0, 0), *pads, (0, 0)))
   out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
   return [x[:, i:i + out_h, j:j + out_w, :] for i in range(kh) for j in range(kw)]
 
 
-def patches(x_BxHxWxC: jax.Array, kernel_hw: tuple[int, int], padding: str) -> jax.Array:
+def patches(x_BxHxWxC: jax.Array, kernel_hw: tuple[int, int], padding: Padding) -> jax.Array:
   """[B, H', W', kh*kw*C]: the input window under each output pixel (unit stride), in HWIO's
   (kh, kw, C) order, so that patches @ kernel.reshape(-1, O) is the convolution."""
   return jnp.concatenate(_shifted(x_BxHxWxC, kernel_hw, padding), axis=-1)
 
 
-def conv_by_shifts(x_BxHxWxC: jax.Array, kernel: jax.Array, padding: str) -> jax.Array:
+def conv_by_shifts(x_BxHxWxC: jax.Array, kernel: jax.Array, padding: Padding) -> jax.Array:
   """The unit-stride convolution as sum over (i, j, c) of shifted input channel c times
   kernel[i, j, c, :]: kh*kw*C_in terms, for layers with few input channels."""
   kh, kw, c, _ = kernel.shape
@@ -60,7 +66,7 @@ def _conv(x_BxHxWxC, kernel, padding, strides: int = 1):
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def conv_bias_by_patches(x_BxHxWxC, kernel, bias_O, padding: str):
+def conv_bias_by_patches(x_BxHxWxC, kernel, bias_O, padding: Padding):
   """conv(x, kernel) + bias at unit stride, computed by shifts; its kernel and bias gradients
   one product."""
   return conv_by_shifts(x_BxHxWxC, kernel, padding) + bias_O
@@ -90,7 +96,7 @@ class Conv(nn.Module):
   features: int
   kernel_size: tuple[int, int]
   strides: int = 1
-  padding: str = 'SAME'
+  padding: Padding = 'SAME'
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
@@ -105,3 +111,14 @@ class Conv(nn.Module):
       return conv_bias_by_patches(x_BxHxWxC, kernel, bias, self.padding)
     y = _conv(x_BxHxWxC, kernel, self.padding, self.strides)
     return add_channel_bias(y, bias) if self.use_bias else y
+
+
+def make_conv(features: int, kernel_size: tuple[int, int], strides: int = 1,
+              padding: Padding = 'SAME', use_bias: bool = True,
+              kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal(),
+              name: str | None = None) -> nn.Module:
+  """A 2-D NHWC convolution: `Conv` where the layers are tuned for the CPU, flax's otherwise
+  (research/nn/switch.py). The same parameters either way."""
+  layer = Conv if switch.cpu_tuned() else nn.Conv
+  return layer(features, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+               kernel_init=kernel_init, name=name)

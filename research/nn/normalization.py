@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from research.errors import UserError
+from research.nn import switch
 from research.nn.channels import add_channel_bias, channel_sum, scale_channels
 
 NORMS = ('none', 'batch', 'layer')
@@ -55,7 +56,10 @@ def make_norm(name: str, train: bool, axis_name: str | None):
   if name == 'none':
     return lambda x: x
   if name == 'batch':
-    return BatchNorm(use_running_average=not train, axis_name=axis_name)
+    # The same parameters, statistics and formula either way (research/nn/switch.py).
+    layer = BatchNorm if switch.cpu_tuned() else nn.BatchNorm
+    return layer(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                 axis_name=axis_name)
   if name == 'layer':
     return nn.LayerNorm()
   raise UserError(f'norm {name!r} is unknown; choose one of {", ".join(NORMS)}')
