@@ -3,18 +3,16 @@
 `configure()` must run before JAX creates its backend (the CLI and tests/conftest.py call it
 first thing); it sets:
 
-1. XLA's CPU backend hands every dot and convolution to the YNNPACK library by default. Its
-   convolution kernel gradients are slow: the throughput CNN's train step took 85-100 ms with
-   them and 55-70 ms with XLA's own convolutions (2-core Xeon, batch 128, alternated in one
-   process); ResNet-20's took 1.19 s against 0.87 s with YNNPACK off altogether. Dots stay on
+1. XLA's CPU backend hands every dot and convolution to the YNNPACK library by default, and
+   its convolution kernel gradients are slower than XLA's own convolutions; dots stay on
    YNNPACK, as fast or faster for the MLP's shapes. A user's own
    `--xla_cpu_experimental_ynn_fusion_type` wins.
 2. glibc's allocator returns every block over its mmap threshold to the kernel on free, so a
    program whose temporaries total tens of MB (XLA allocates them as one block per call) pays
-   fresh-page faults on every step: the 32-to-64 convolution as patches took 36 ms, 16 ms
-   with large blocks kept in the heap. `mallopt` raises the mmap and trim thresholds to
+   fresh-page faults on every step. `mallopt` raises the mmap and trim thresholds to
    1 GiB and 2 GiB. Skipped where a MALLOC_* variable is set (the user's tuning wins) or
    the C library is not glibc. PyTorch, in the same process, gains from it too.
+docs/performance.md has the measurements behind both.
 """
 import ctypes
 import os

@@ -1,7 +1,7 @@
 """Random inputs and parameters for models that are measured, not trained, drawn on the host.
 
-Every new shape drawn with `jax.random` compiles its own threefry program (about 0.3 s on a
-CPU; seconds for a Flax model's initialiser), which would dominate sections that build dozens
+Every new shape drawn with `jax.random` compiles its own threefry program (seconds for a Flax
+model's initialiser), which would dominate sections that build dozens
 of differently-shaped problems only to time their derivatives. So shapes come from
 `jax.eval_shape` (free) and values from NumPy, seeded from a JAX key so that they stay a
 function of the run's seed: LeCun-normal kernels (variance 1 / fan-in) and zero biases.

@@ -12,8 +12,8 @@ from research.data.dataset import Dataset, make_dataset
 
 
 def _csv_path() -> pathlib.Path:
-  # The file sklearn.datasets.load_digits reads, found without importing scikit-learn (whose
-  # import costs about 2 s, a large part of a warm run's start).
+  # The file sklearn.datasets.load_digits reads, found without importing scikit-learn, whose
+  # import takes longer than the rest of a warm run's start.
   package = importlib.util.find_spec('sklearn').submodule_search_locations[0]
   return pathlib.Path(package) / 'datasets' / 'data' / 'digits.csv.gz'
 

@@ -1,9 +1,8 @@
 """Per-channel sums, scales and shifts written the way XLA's CPU backend runs fast.
 
-XLA splits a reduction over the leading axes of an NHWC tensor (a bias gradient, a BatchNorm
-statistic) into a slow reduce-window: 6.6 ms for the 128x28x28x32 activations of the
-throughput CNN on a 2-core Xeon, where a matrix-vector product with ones takes under 1 ms.
-So every such sum here is that product, and the per-channel shift and scale take their
+XLA's CPU backend splits a reduction over the leading axes of an NHWC tensor (a bias gradient,
+a BatchNorm statistic) into a reduce-window several times slower than a matrix-vector product
+with ones (docs/performance.md). So every such sum here is that product, and the per-channel shift and scale take their
 gradients through it (research/nn/conv.py's Conv and research/nn/normalization.py's
 BatchNorm use them).
 """

@@ -6,9 +6,8 @@ PyTorch's max_pool2d sends it. JAX's rule for `max` splits it evenly over the ma
 which takes a second reduction to count them; `reduce_window` max pooling differentiates into
 a select-and-scatter. Here the forward pass is the maximum of the window's four strided
 corners and keeps the int8 position of the first maximum; the backward pass is one
-elementwise select. On the throughput CNN (2-core Xeon, batch 128) the train step took 24%
-less time than with reshape + max (9% before the first layer's convolution was computed by
-shifts, research/nn/conv.py), alternated in one process.
+elementwise select, which XLA's CPU backend runs faster than either (docs/performance.md).
+Used with the CPU-tuned layers only (research/nn/switch.py).
 """
 import jax
 import jax.numpy as jnp

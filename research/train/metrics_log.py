@@ -23,9 +23,8 @@ class MetricsLog:
     self._tensorboard = None  # opened at the first write: importing it takes seconds
 
   def _events(self):
-    """tensorboardX's FileWriter, written one Summary per record: add_scalar per value cost
-    0.46 ms per train step of three scalars, a Summary of all 0.18 ms (both on the host thread
-    the device's next call competes with on a small CPU)."""
+    """tensorboardX's FileWriter, written one Summary per record: a fraction of the cost of
+    add_scalar per value, on the host thread the device's next call competes with."""
     if self._tensorboard is None:
       tensorboardX = _import_tensorboardx()
       from tensorboardX.proto.event_pb2 import Event, SessionLog
@@ -73,7 +72,7 @@ class MetricsLog:
 
 
 def _import_tensorboardx():
-  """tensorboardX imports PyTorch where it is installed (2 s), only to accept torch tensors,
+  """tensorboardX imports PyTorch where it is installed (seconds), only to accept torch tensors,
   which we never pass: it is kept from seeing PyTorch unless PyTorch is already loaded."""
   if 'torch' in sys.modules or 'tensorboardX' in sys.modules:
     import tensorboardX
