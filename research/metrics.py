@@ -31,7 +31,7 @@ class ClassificationStats:
   auc_neg_CxH: jax.Array
 
 
-def batch_stats(logits_BxC, labels_B, loss_B, mask_B=None) -> ClassificationStats:
+def classification_stats(logits_BxC, labels_B, loss_B, mask_B=None) -> ClassificationStats:
   """Statistics of one (local) batch; `mask_B` marks real examples (eval padding is 0)."""
   num_classes = logits_BxC.shape[-1]
   mask_B = jnp.ones(labels_B.shape, jnp.float32) if mask_B is None else mask_B.astype(jnp.float32)

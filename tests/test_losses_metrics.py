@@ -99,7 +99,7 @@ def test_per_class_options_of_the_wrong_length_are_refused(batch, key):
 def test_metrics_match_sklearn(batch):
   logits, labels = batch
   loss_B = _loss('cross_entropy', logits, labels)
-  s = metrics.summarize(metrics.batch_stats(logits, labels, loss_B))
+  s = metrics.summarize(metrics.classification_stats(logits, labels, loss_B))
   predicted, probs = logits.argmax(-1), _softmax(logits.astype(np.float64))
   assert s['accuracy'] == pytest.approx(skm.accuracy_score(labels, predicted))
   assert s['confusion_matrix'] == skm.confusion_matrix(labels, predicted).tolist()
@@ -121,8 +121,8 @@ def test_masked_examples_do_not_count(batch):
   logits, labels = batch
   loss_B = _loss('cross_entropy', logits, labels)
   mask = np.arange(600) < 450
-  masked = metrics.summarize(metrics.batch_stats(logits, labels, loss_B, mask))
-  direct = metrics.summarize(metrics.batch_stats(logits[:450], labels[:450], loss_B[:450]))
+  masked = metrics.summarize(metrics.classification_stats(logits, labels, loss_B, mask))
+  direct = metrics.summarize(metrics.classification_stats(logits[:450], labels[:450], loss_B[:450]))
   assert masked['confusion_matrix'] == direct['confusion_matrix']
   for key in ('count', 'accuracy', 'loss', 'log_loss', 'f1_macro', 'roc_auc_macro', 'ece'):
     assert masked[key] == pytest.approx(direct[key], rel=1e-6), key
@@ -131,9 +131,9 @@ def test_masked_examples_do_not_count(batch):
 def test_accumulation_over_batches_and_devices_is_exact(batch):
   logits, labels = batch
   loss_B = _loss('cross_entropy', logits, labels)
-  whole = metrics.summarize(metrics.batch_stats(logits, labels, loss_B))
+  whole = metrics.summarize(metrics.classification_stats(logits, labels, loss_B))
   mesh = Mesh(np.array(jax.devices()[:8]), ('batch',))
-  sharded = jax.jit(jax.shard_map(lambda *a: metrics.psum(metrics.batch_stats(*a), 'batch'),
+  sharded = jax.jit(jax.shard_map(lambda *a: metrics.psum(metrics.classification_stats(*a), 'batch'),
                                   mesh=mesh, in_specs=P('batch'), out_specs=P(),
                                   check_vma=False))
   total = None

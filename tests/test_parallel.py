@@ -29,11 +29,12 @@ def _config(backend: str, devices: int):
   return config
 
 
-def _run(backend: str, devices: int, steps: int = 20, fed: bool = False):
+def _run(backend: str, devices: int, steps: int = 20, host_batches: bool = False):
   """(train losses, final state fingerprint, test accuracy) of a short run."""
   config, dataset = _config(backend, devices), load_dataset('digits')
-  b, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices), fed)
-  state, source = b.put(host_state), loop.make_inputs(config, dataset, b, fed)
+  b, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices),
+                                     host_batches)
+  state, source = b.put(host_state), loop.make_inputs(config, dataset, b, host_batches)
   losses = []
   for step in range(steps):
     state, m = b.train_step(state, *source.train(step))
@@ -74,6 +75,6 @@ def test_pmap_and_shard_map_agree_on_one_device():
 
 @pytest.mark.parametrize('devices', [1, 8])
 def test_batches_gathered_per_process_train_like_the_resident_data(reference, devices):
-  losses, _, accuracy = _run('shard_map', devices, fed=True)
+  losses, _, accuracy = _run('shard_map', devices, host_batches=True)
   np.testing.assert_allclose(losses, reference[0], rtol=1e-5)
   assert accuracy == _run('shard_map', 1)[2]

@@ -170,7 +170,7 @@ Where forward mode stops being cheaper, for each m (interpolated in log n; theor
 ({headline[f'forward_speedup_flops_n{small}_m{large}']:.1f}x fewer FLOPs); with many inputs and few
 outputs (n={large}, m={small}) reverse mode is
 {headline[f'reverse_speedup_time_n{large}_m{small}']:.1f}x faster
-({headline[f'reverse_speedup_flops_n{large}_m{small}']:.1f}x fewer FLOPs). {flop_finding(results['cells'])},
-and {where}.
+({headline[f'reverse_speedup_flops_n{large}_m{small}']:.1f}x fewer FLOPs).
+{flop_finding(results['cells'])}, and {where}.
 """
   return text, headline

@@ -26,9 +26,9 @@ def mc_probabilities(model, params, images, seed, samples: int):
   return jax.lax.map(one, jnp.arange(samples))
 
 
-def summarise(probs_BxC, labels_B) -> dict:
+def summarize(probs_BxC, labels_B) -> dict:
   logits = jnp.log(jnp.maximum(probs_BxC, 1e-12))
-  stats = metrics.batch_stats(logits, labels_B, jnp.zeros(labels_B.shape))
+  stats = metrics.classification_stats(logits, labels_B, jnp.zeros(labels_B.shape))
   s = metrics.summarize(jax.device_get(stats))
   return {'confidence': float(probs_BxC.max(-1).mean()),
           **{k: s[k] for k in ('accuracy', 'log_loss', 'ece')}}
@@ -57,8 +57,8 @@ def measure(cfg, context) -> dict:
     probs_TxBxC = sample(params, m['seed'])
     running = jnp.cumsum(probs_TxBxC, 0)
     rows.append({'seed': m['seed'],
-                 'weight_scaling': summarise(jax.nn.softmax(det), labels),
-                 'mc': {t: summarise(running[t - 1] / t, labels) for t in cfg.samples}})
+                 'weight_scaling': summarize(jax.nn.softmax(det), labels),
+                 'mc': {t: summarize(running[t - 1] / t, labels) for t in cfg.samples}})
   return {'data': dataset.name, 'variant': cfg.variant, 'rate': cfg.rate,
           'samples': list(cfg.samples), 'members': rows}
 

@@ -42,7 +42,7 @@ class Trainer:
         self.state, metrics = self.backend.train_step(self.state,
                                                       *self.source.train(self.step_index))
       else:
-        self.state, metrics = self.backend.multi_step(self.state,
-                                                      *self.source.chunk(self.step_index, self.k))
+        self.state, metrics = self.backend.train_steps(
+            self.state, *self.source.steps(self.step_index, self.k))
       self.step_index += self.k
     return float(np.ravel(jax.device_get(metrics['loss']))[-1])

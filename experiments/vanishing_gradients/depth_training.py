@@ -28,7 +28,7 @@ def settings(cfg, common, depth: int, skip: str, norm: str = 'none') -> dict:
           'log_every': cfg.log_every, 'eval_every': cfg.steps, 'checkpoint_every': cfg.steps}
 
 
-def summarise(run: dict, depth: int, skip: str, norm: str, num_classes: int) -> dict:
+def summarize(run: dict, depth: int, skip: str, norm: str, num_classes: int) -> dict:
   records = run.pop('records')
   train = [r for r in records if r['split'] == 'train']
   probes = [r for r in records if r['split'] == 'diagnostics']
@@ -53,7 +53,7 @@ def measure(cfg, context) -> dict:
     for depth in cfg.depths:
       run = runs.train_run(run_name(depth, skip), settings(cfg, context.common, depth, skip),
                            context.workdir, context.dataset, context.manifest)
-      rows.append(summarise(run, depth, skip, 'none', context.dataset.num_classes))
+      rows.append(summarize(run, depth, skip, 'none', context.dataset.num_classes))
   return {'activation': cfg.activation, 'weight_init': cfg.weight_init, 'width': cfg.width,
           'steps': cfg.steps, 'data': context.dataset.name, 'rows': rows}
 

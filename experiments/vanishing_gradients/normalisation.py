@@ -20,7 +20,7 @@ def measure(cfg, context) -> dict:
         run = runs.train_run(name, depth_training.settings(train_cfg, context.common, depth,
                                                            skip, norm),
                              context.workdir, context.dataset, context.manifest)
-        rows.append(depth_training.summarise(run, depth, skip, norm,
+        rows.append(depth_training.summarize(run, depth, skip, norm,
                                              context.dataset.num_classes))
   return {'activation': train_cfg.activation, 'data': context.dataset.name, 'rows': rows}
 

@@ -2,9 +2,9 @@
 
 XLA's CPU backend splits a reduction over the leading axes of an NHWC tensor (a bias gradient,
 a BatchNorm statistic) into a reduce-window several times slower than a matrix-vector product
-with ones (docs/performance.md). So every such sum here is that product, and the per-channel shift and scale take their
-gradients through it (research/nn/conv.py's Conv and research/nn/normalization.py's
-BatchNorm use them).
+with ones (docs/performance.md). So every such sum here is that product, and the per-channel
+shift and scale take their gradients through it (research/nn/conv.py's Conv and
+research/nn/normalization.py's BatchNorm use them).
 """
 import math
 

@@ -164,7 +164,7 @@ class Ensemble:
     images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
     logits = self.model(rate).apply(variables, images, train=False)
     loss_B = losses.per_example_loss(self.cfg.loss, logits, labels_B)
-    return metrics.batch_stats(logits, labels_B, loss_B, mask_B)
+    return metrics.classification_stats(logits, labels_B, loss_B, mask_B)
 
   def evaluate(self, states, split: str) -> list[dict]:
     """Each member's test-mode metrics on a whole split, in batches of one shape (padded and

@@ -56,28 +56,34 @@ def build(config, dataset: Dataset, num_devices: int):
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
 
 
-def build_backend(config, dataset: Dataset, devices: tuple, fed: bool = False):
+def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool = False):
   """The parallel backend running `config`'s train and eval steps, and the initial state.
 
-  fed=False: the steps take the device-resident data (inputs.ResidentInputs); fed=True: they
-  take batches sliced per device (inputs.FedInputs), as several processes need.
+  host_batches=False: the steps take the device-resident data (inputs.ResidentInputs);
+  host_batches=True: they take batches gathered per device on the host
+  (inputs.HostBatchInputs), as several processes need.
   """
   model, tx, step_cfg, host_state = build(config, dataset, len(devices))
   eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
                                  num_devices=len(devices), loss=step_cfg.loss,
                                  axis_name=collective_axis(len(devices)))
-  multi_step = None
-  if fed:
-    train_step = step_lib.make_fed_train_step(model, tx, step_cfg, dataset.mean, dataset.std)
-    eval_step = step_lib.make_fed_eval_step(model, eval_cfg, dataset.mean, dataset.std)
+  steps_per_call_fn = None
+  if host_batches:
+    train_batch = inputs.host_train_batch(dataset.mean, dataset.std)
+    eval_batch = inputs.host_eval_batch(dataset.mean, dataset.std)
   else:
-    train_step = step_lib.make_train_step(model, tx, step_cfg)
-    eval_step = step_lib.make_eval_step(model, eval_cfg)
-    if steps_per_call(config) > 1:
-      per_epoch = pipeline.steps_per_epoch(len(dataset.train_labels), config.batch_size)
-      multi_step = step_lib.make_multi_step(train_step, steps_per_call(config), per_epoch)
+    train_batch = inputs.resident_train_batch(step_cfg.global_batch, step_cfg.local_batch,
+                                              step_cfg.axis_name)
+    eval_batch = inputs.resident_eval_batch(eval_cfg.local_batch, eval_cfg.axis_name)
+  train_step = step_lib.make_train_step(model, tx, step_cfg, train_batch)
+  eval_step = step_lib.make_eval_step(model, eval_cfg, eval_batch)
+  if not host_batches and steps_per_call(config) > 1:
+    per_epoch = pipeline.steps_per_epoch(len(dataset.train_labels), config.batch_size)
+    steps_per_call_fn = step_lib.make_steps_per_call(train_step, steps_per_call(config),
+                                                     per_epoch)
   backend = parallel.make_backend(config.backend, devices, train_step, eval_step, AXIS,
-                                  batch_sharded=fed, multi_step=multi_step)
+                                  batch_sharded=host_batches,
+                                  train_steps=steps_per_call_fn)
   return backend, host_state
 
 
@@ -90,10 +96,10 @@ def steps_per_call(config) -> int:
   return math.gcd(config.steps_per_call, *intervals)
 
 
-def make_inputs(config, dataset: Dataset, backend: parallel.Backend, fed: bool):
-  if fed:
-    return inputs.FedInputs(backend.devices, AXIS, dataset, config.seed, config.batch_size,
-                            config.eval_batch_size)
+def make_inputs(config, dataset: Dataset, backend: parallel.Backend, host_batches: bool):
+  if host_batches:
+    return inputs.HostBatchInputs(backend.devices, AXIS, dataset, config.seed,
+                                  config.batch_size, config.eval_batch_size)
   return inputs.ResidentInputs(backend.put, dataset, config.seed, config.batch_size)
 
 
@@ -139,7 +145,7 @@ def _write_train(log: MetricsLog, bar, records: list) -> list:
 
 
 def _records(pending: list) -> list[tuple[int, dict]]:
-  """(step, {name: float}) for every step in `pending`, fetched from the devices. A chunk's
+  """(step, {name: float}) for every step in `pending`, fetched from the devices. A call's
   metrics are stacked on their last axis (after pmap's device axis); a single step's are not."""
   records = []
   for last, metrics_, steps in pending:
@@ -182,8 +188,8 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
   _divisible('eval_batch_size', config.eval_batch_size, len(devices))
-  fed = jax.process_count() > 1
-  backend, host_state = build_backend(config, dataset, devices, fed)
+  host_batches = jax.process_count() > 1
+  backend, host_state = build_backend(config, dataset, devices, host_batches)
   state = backend.put(host_state)
   config_dict = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=config.keep_checkpoints)
@@ -192,7 +198,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
     start, restored = _restore(ckpt, checkpoint.abstract(backend.get(state)), config_dict,
                                manifest)
     state = backend.put(restored)
-  source = make_inputs(config, dataset, backend, fed)
+  source = make_inputs(config, dataset, backend, host_batches)
   num_test = len(dataset.test_labels)
   main = distributed.is_main()
   log = MetricsLog(workdir, start, enabled=main)
@@ -202,7 +208,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
     log.write(0, 'diagnostics', probe(backend.get(state), 0))
   pending = []  # (last step, metrics over the steps up to it, how many steps) not yet read
   unwritten = []  # (step, values) read and checked, to be logged after the next dispatch
-  chunk = steps_per_call(config) if backend.multi_step else 1
+  per_call = steps_per_call(config) if backend.train_steps else 1
   began = time.perf_counter()
   try:
     stop_requested = stack.enter_context(preemption.sigterm_flag())
@@ -210,11 +216,11 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
                     disable=None if main else True, file=sys.stderr)
     step, first_call_done = start, None
     while step < config.steps:
-      # Whole chunks at multiples of `chunk`; the tail (steps not a multiple) one by one.
-      if chunk > 1 and step % chunk == 0 and step + chunk <= config.steps:
-        state, step_metrics = backend.multi_step(state, *source.chunk(step, chunk))
-        pending.append((step + chunk, step_metrics, chunk))
-        step += chunk
+      # Whole calls at multiples of `per_call`; the tail (steps not a multiple) one by one.
+      if per_call > 1 and step % per_call == 0 and step + per_call <= config.steps:
+        state, step_metrics = backend.train_steps(state, *source.steps(step, per_call))
+        pending.append((step + per_call, step_metrics, per_call))
+        step += per_call
       else:
         state, step_metrics = backend.train_step(state, *source.train(step))
         step += 1
@@ -227,7 +233,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       done = step
       is_last = done == config.steps
       is_log = done % config.log_every == 0
-      if fed:  # processes stop together: at log steps they agree whether any got SIGTERM
+      if host_batches:  # processes stop together: at log steps they agree on SIGTERM
         preempted = is_log and not is_last and distributed.any_process(stop_requested())
       else:
         preempted = stop_requested() and not is_last

@@ -35,7 +35,7 @@ class Backend:
   get: Callable[[Any], Any]           # replicated -> one copy (for checkpoints, fingerprints)
   train_step: Callable                # (state, *inputs) -> (state, metrics)
   eval_step: Callable                 # (state, *inputs) -> stats
-  multi_step: Callable | None = None  # (state, *inputs) -> (state, metrics over k steps)
+  train_steps: Callable | None = None  # (state, *inputs) -> (state, metrics of steps_per_call)
 
 
 def select_devices(num_devices: int) -> tuple:
@@ -59,7 +59,7 @@ def _stack_on_devices(tree, devices):
 
 
 def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: str,
-                 batch_sharded: bool = False, multi_step=None) -> Backend:
+                 batch_sharded: bool = False, train_steps=None) -> Backend:
   if name == 'shard_map':
     mesh = Mesh(np.array(devices), (axis_name,))
     replicated = NamedSharding(mesh, P())
@@ -72,7 +72,7 @@ def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: st
         get=lambda tree: tree,
         train_step=jax.jit(mapped(train_step), donate_argnums=0),
         eval_step=jax.jit(mapped(eval_step)),
-        multi_step=multi_step and jax.jit(mapped(multi_step), donate_argnums=0))
+        train_steps=train_steps and jax.jit(mapped(train_steps), donate_argnums=0))
   if name == 'pmap' and (batch_sharded or jax.process_count() > 1):
     raise UserError('backend=pmap runs on one process; use backend=shard_map with '
                     f'{jax.process_count()} processes')
@@ -83,6 +83,6 @@ def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: st
         get=lambda tree: jax.tree.map(lambda x: x[0], tree),
         train_step=jax.pmap(train_step, axis_name, devices=devices, donate_argnums=0),
         eval_step=jax.pmap(eval_step, axis_name, devices=devices),
-        multi_step=multi_step and jax.pmap(multi_step, axis_name, devices=devices,
+        train_steps=train_steps and jax.pmap(train_steps, axis_name, devices=devices,
                                            donate_argnums=0))
   raise UserError(f'backend={name!r} is unknown; choose one of {", ".join(BACKENDS)}')

@@ -69,71 +69,46 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
                      'grad_norm': metrics.global_norm(grads)}
 
 
-def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig):
-  """(state, data, perm_N) -> (state, metrics); metrics are global means, equal on all devices."""
+def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig, batch):
+  """(state, *inputs) -> (state, metrics); metrics are global means, equal on all devices.
 
-  def train_step(state: TrainState, data: pipeline.DeviceData, perm_N: jax.Array):
-    images, labels_B = pipeline.local_train_batch(data, perm_N, state.step, cfg.global_batch,
-                                                  cfg.local_batch, cfg.axis_name)
+  `batch(*inputs, step)` gives this device's normalised images and labels at `step`: the input
+  strategies of research/train/inputs.py, which pick the same examples for the same step."""
+
+  def train_step(state: TrainState, *inputs):
+    images, labels_B = batch(*inputs, state.step)
     dropout_key = rng.stream_key(cfg.seed, 'dropout', state.step)
     return apply_update(model, tx, cfg, state, images, labels_B, dropout_key)
 
   return train_step
 
 
-def make_multi_step(train_step, steps: int, steps_per_epoch: int):
+def make_steps_per_call(train_step, steps: int, steps_per_epoch: int):
   """`steps` train steps as one `lax.scan`, one dispatch instead of `steps` (what a small model
-  needs: its per-step Python and dispatch cost exceeds its compute).
+  needs: its per-step Python and dispatch cost exceeds its compute), for device-resident inputs.
 
   (state, data, perms_ExN, first_epoch) -> (state, metrics stacked over the steps): row e of
   `perms_ExN` is the permutation of epoch first_epoch + e, so a call may cross epochs.
   """
 
-  def multi_step(state: TrainState, data: pipeline.DeviceData, perms_ExN: jax.Array,
-                 first_epoch: jax.Array):
+  def train_steps(state: TrainState, data: pipeline.DeviceData, perms_ExN: jax.Array,
+                  first_epoch: jax.Array):
     def body(state, _):
       return train_step(state, data, perms_ExN[state.step // steps_per_epoch - first_epoch])
     return lax.scan(body, state, None, length=steps)
 
-  return multi_step
+  return train_steps
 
 
-def make_fed_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig, mean, std):
-  """(state, (images_B, labels_B)) -> (state, metrics), for a batch already sliced per device
-  (research/data/feed.py); the same update as make_train_step's on the same examples."""
+def make_eval_step(model, cfg: StepConfig, batch):
+  """(state, *inputs) -> ClassificationStats summed over the devices, of the examples that
+  `batch(*inputs)` gives as (normalised images, labels, mask of real examples)."""
 
-  def train_step(state: TrainState, batch):
-    images, labels_B = batch
-    dropout_key = rng.stream_key(cfg.seed, 'dropout', state.step)
-    return apply_update(model, tx, cfg, state, pipeline.normalize(images, mean, std), labels_B,
-                        dropout_key)
-
-  return train_step
-
-
-def _eval_stats(model, cfg: StepConfig, state: TrainState, images, labels_B, mask_B):
-  logits_BxC = model.apply(_variables(state.params, state.batch_stats), images, train=False)
-  loss_B = losses.per_example_loss(cfg.loss, logits_BxC, labels_B)
-  return metrics.psum(metrics.batch_stats(logits_BxC, labels_B, loss_B, mask_B), cfg.axis_name)
-
-
-def make_eval_step(model, cfg: StepConfig):
-  """(state, data, start) -> ClassificationStats of examples [start, start + global batch)."""
-
-  def eval_step(state: TrainState, data: pipeline.DeviceData, start: jax.Array):
-    images, labels_B, mask_B = pipeline.local_eval_batch(data, start, cfg.local_batch,
-                                                         cfg.axis_name)
-    return _eval_stats(model, cfg, state, images, labels_B, mask_B)
-
-  return eval_step
-
-
-def make_fed_eval_step(model, cfg: StepConfig, mean, std):
-  """(state, (images_B, labels_B, mask_B)) -> ClassificationStats, for a per-device batch."""
-
-  def eval_step(state: TrainState, batch):
-    images, labels_B, mask_B = batch
-    return _eval_stats(model, cfg, state, pipeline.normalize(images, mean, std), labels_B,
-                       mask_B)
+  def eval_step(state: TrainState, *inputs):
+    images, labels_B, mask_B = batch(*inputs)
+    logits_BxC = model.apply(_variables(state.params, state.batch_stats), images, train=False)
+    loss_B = losses.per_example_loss(cfg.loss, logits_BxC, labels_B)
+    stats = metrics.classification_stats(logits_BxC, labels_B, loss_B, mask_B)
+    return metrics.psum(stats, cfg.axis_name)
 
   return eval_step
