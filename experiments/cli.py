@@ -1,4 +1,5 @@
-"""python -m experiments list | run NAME [--workdir DIR] [--quick] [key=value ...]
+"""python -m experiments list | run NAME [--workdir DIR] [--quick] [key=value ...] |
+config NAME [--quick] [key=value ...]
 
 Exit status: 0 done; 2 a mistake in the request (one line on stderr says which); 3 the run
 became non-finite (the step is named, the last good checkpoint kept).
@@ -7,6 +8,8 @@ import argparse
 import os
 import pathlib
 import sys
+
+import ml_collections
 
 import experiments
 from experiments import overrides, rundir
@@ -23,13 +26,23 @@ def _parser() -> argparse.ArgumentParser:
   parser = _Parser(prog='python -m experiments', description=__doc__.splitlines()[0])
   commands = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
   commands.add_parser('list', help='list the experiments')
-  run = commands.add_parser('run', help='run (or resume) an experiment; key=value pairs '
-                                        'override its config and may come anywhere')
+  run = commands.add_parser(
+      'run', help='run (or resume) an experiment; key=value pairs override its config',
+      description='Runs experiment NAME, or resumes it from --workdir. key=value pairs, '
+                  'anywhere on the line, override its config: dotted keys for groups, values '
+                  'as Python literals (steps=300 cnn.channels=16,32 optim.name=nesterov). '
+                  '`python -m experiments config NAME` lists every key with its type, value '
+                  'and description; `python -m experiments list` the experiments.')
   run.add_argument('name')
   run.add_argument('--workdir', type=pathlib.Path, default=None,
                    help='run directory (default runs/NAME or runs/NAME-quick); an existing '
                         'one is resumed')
-  run.add_argument('--quick', action='store_true', help='the ~1 minute CPU preset')
+  run.add_argument('--quick', action='store_true',
+                   help='the CPU preset: one to three minutes on a 2-core CPU')
+  config = commands.add_parser('config', help="print an experiment's resolved config: every "
+                                              'key, its type, value and description')
+  config.add_argument('name')
+  config.add_argument('--quick', action='store_true', help='resolve the quick preset')
   return parser
 
 
@@ -60,6 +73,27 @@ def build_config(name: str, quick: bool, assignments: list[str]):
     overrides.apply_override(config, assignment)
   experiment.validate(config)
   return experiment, config
+
+
+def _leaves(config, prefix: str = ''):
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from _leaves(value, f'{prefix}{key}.')
+    else:
+      yield f'{prefix}{key}', value
+
+
+def describe(name: str, config) -> str:
+  """One line per key: key, type, value and, where the experiment documents it, what it is."""
+  experiment = experiments.get(name)
+  if hasattr(experiment, 'describe'):  # in the order of its typed config
+    rows = [(key, kind, repr(value), text) for key, kind, value, text in
+            experiment.describe(config)]
+  else:
+    rows = [(key, type(value).__name__, repr(value), '') for key, value in _leaves(config)]
+  widths = [max(len(row[i]) for row in rows) for i in range(3)]
+  return '\n'.join(f'{k:{widths[0]}}  {t:{widths[1]}}  {v:{widths[2]}}  {d}'.rstrip()
+                   for k, t, v, d in rows)
 
 
 def _persistent_compilation_cache() -> None:
@@ -107,11 +141,15 @@ def _run(args, assignments: list[str]) -> int:
 def main(argv: list[str]) -> int:
   try:
     args, assignments = parse(argv)
-    if assignments and args.command != 'run':
-      raise UserError(f'{assignments[0]!r}: overrides go with "run NAME"')
+    if assignments and args.command not in ('run', 'config'):
+      raise UserError(f'{assignments[0]!r}: overrides go with "run NAME" or "config NAME"')
     if args.command == 'list':
       for name in experiments.NAMES:
         print(f'{name:24s} {experiments.get(name).DESCRIPTION}')
+      return 0
+    if args.command == 'config':
+      _, config = build_config(args.name, args.quick, assignments)
+      print(describe(args.name, config))
       return 0
     return _run(args, assignments)
   except UserError as e:

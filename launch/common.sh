@@ -24,3 +24,10 @@ need_experiment() {
   [ $# -ge 1 ] || die "name the experiment: $LAUNCHER [options] NAME [--workdir DIR] [--quick] [key=value ...]"
   case "$1" in -*) die "unknown $LAUNCHER option $1";; esac
 }
+
+usage() {  # the launcher's header comment and this interface, then exit 0
+  sed -n '2,/^[^#]/p' "$LAUNCHER" | sed '$d; s/^# \{0,1\}//'
+  sed -n '2,4p' launch/common.sh | sed 's/^# \{0,1\}//'
+  echo "The experiments: $PYTHON -m experiments list; a config's keys: $PYTHON -m experiments config NAME"
+  exit 0
+}

@@ -12,6 +12,7 @@ source launch/common.sh
 dry_run=0 processes=1
 while [ $# -gt 0 ]; do
   case "$1" in
+    -h|--help) usage;;
     --dry-run) dry_run=1; shift;;
     --processes) option_value "$1" $#; positive_int --processes "$2"; processes="$2"; shift 2;;
     *) break;;

@@ -19,6 +19,7 @@ source launch/common.sh
 dry_run=0 nodes=1 gpus=1 per=gpu time=04:00:00 extra=() sweep=
 while [ $# -gt 0 ]; do
   case "$1" in
+    -h|--help) usage;;
     --dry-run) dry_run=1; shift;;
     --nodes) option_value "$1" $#; positive_int --nodes "$2"; nodes="$2"; shift 2;;
     --gpus-per-node) option_value "$1" $#; positive_int --gpus-per-node "$2"; gpus="$2"; shift 2;;

@@ -18,6 +18,7 @@ CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-.jax-cache}"
 dry_run=0 tpu= zone= project=() repo=research
 while [ $# -gt 0 ]; do
   case "$1" in
+    -h|--help) usage;;
     --dry-run) dry_run=1; shift;;
     --tpu) option_value "$1" $#; tpu="$2"; shift 2;;
     --zone) option_value "$1" $#; zone="$2"; shift 2;;

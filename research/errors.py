@@ -5,8 +5,9 @@ The command line turns a `UserError` into one line on stderr and exit status 2, 
 """
 
 
-class UserError(Exception):
-  """Something the user asked for cannot be done: a bad key, value, file or workdir."""
+class UserError(ValueError):
+  """Something the user asked for cannot be done: a bad key, value, file or workdir. An
+  ordinary ValueError to library callers; the command line alone turns it into exit 2."""
 
 
 class DataError(UserError):

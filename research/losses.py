@@ -40,14 +40,14 @@ def focal(logits_BxC, labels_B, gamma: float, alpha_C=None):
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
-  name: str = 'cross_entropy'
-  label_smoothing: float = 0.0
-  focal_gamma: float = 2.0
-  huber_delta: float = 1.0
+  name: str = 'cross_entropy'            # any of NAMES below
+  label_smoothing: float = 0.0           # cross-entropy's label smoothing
+  focal_gamma: float = 2.0               # the focal loss's focusing exponent
+  huber_delta: float = 1.0               # where Huber turns from squared to absolute
   class_weights: tuple[float, ...] = ()  # for weighted_cross_entropy; empty = all ones
   # weighted_cross_entropy's batch loss: 'weights' = sum(w l) / sum(w), PyTorch's
   # CrossEntropyLoss(weight=...); 'count' = sum(w l) / B, Keras's class_weight.
-  class_weight_norm: str = 'weights'
+  class_weight_norm: str = 'weights'     # weights (PyTorch's) or count (Keras's) normalisation
   focal_alpha: tuple[float, ...] = ()    # per class, for focal; empty = no alpha term
 
 

@@ -18,20 +18,20 @@ SCHEDULES = ('constant', 'cosine', 'warmup_cosine', 'step', 'linear')
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-  name: str = 'adam'
-  learning_rate: float = 1e-3
-  momentum: float = 0.9
-  b1: float = 0.9
-  b2: float = 0.999
-  weight_decay: float = 0.0
+  name: str = 'adam'                 # sgd, momentum, nesterov, adam or adamw
+  learning_rate: float = 1e-3        # the peak learning rate of the schedule
+  momentum: float = 0.9              # for momentum and nesterov
+  b1: float = 0.9                    # Adam's first-moment decay
+  b2: float = 0.999                  # Adam's second-moment decay
+  weight_decay: float = 0.0          # L2 (coupled; AdamW: decoupled); 0 = off
   grad_clip: float = 0.0             # max global gradient norm; 0 = off
-  schedule: str = 'constant'
-  warmup_steps: int = 0
+  schedule: str = 'constant'         # constant, cosine, warmup_cosine, step or linear
+  warmup_steps: int = 0              # warmup_cosine: ramp from 0; step: lr * warmup_factor
   # 'step' schedule with warmup_steps > 0: lr * warmup_factor until then (He et al. 2015 warm
-  # ResNet-110 up at 0.01 for about 400 iterations before 0.1); warmup_cosine ramps from 0.
-  warmup_factor: float = 0.1
+  # ResNet-110 up at 0.01 for about 400 iterations before 0.1).
+  warmup_factor: float = 0.1         # the step schedule's warm-up fraction of the rate
   boundaries: tuple[int, ...] = ()   # 'step' schedule: lr *= decay_factor at each boundary
-  decay_factor: float = 0.1
+  decay_factor: float = 0.1          # the step schedule's factor at each boundary
   freeze: tuple[str, ...] = ()       # regexes over parameter paths, e.g. 'hidden_0/.*'
 
 

@@ -173,3 +173,27 @@ def test_nan_guard_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints')
   assert ckpt.latest_step() == bad_step - 1
   ckpt.close()
+
+
+def test_config_prints_every_key_with_type_value_and_description(capsys):
+  from research.train import config as config_lib
+  assert cli.main(['config', 'train', '--quick', 'model=cnn', 'cnn.channels=8,16']) == 0
+  lines = capsys.readouterr().out.splitlines()
+  rows = {line.split()[0]: line for line in lines}
+  assert set(rows) == {key for key, *_ in config_lib.describe()}  # every key, nothing else
+  assert rows['model'].split()[1:3] == ['str', "'cnn'"]
+  assert rows['steps'].split()[1:3] == ['int', '600']  # the quick preset, resolved
+  assert rows['cnn.channels'].split()[1:4] == ['tuple', '(8,', '16)']
+  for key, line in rows.items():  # each with its one-line description
+    assert len(line.split()) > 3, f'{key} has no description'
+
+
+def test_config_refuses_bad_keys_like_run(capsys):
+  assert cli.main(['config', 'train', 'stepz=3']) == 2
+  assert "unknown key 'stepz'" in capsys.readouterr().err
+
+
+def test_run_help_says_how_to_override_and_where_the_keys_are():
+  result = run_cli('run', 'train', '--help')
+  assert result.returncode == 0
+  assert 'key=value' in result.stdout and 'experiments config NAME' in result.stdout

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import train
+from research.train import config as config_lib
 from research import optim
 from research.data import load_dataset, pipeline
 from research.errors import UserError
@@ -35,12 +35,11 @@ def params_of(states, k):
 def test_a_member_is_the_train_run_with_its_seed_and_rate(digits, tmp_path):
   group = ensemble.Ensemble(CFG, digits, [3, 5], [0.0, 0.4], devices=jax.devices()[:1])
   states = group.train(tmp_path / 'ensemble', {}, {})
-  config = train.get_config()
-  with config.unlocked():
-    config.seed, config.batch_size, config.num_devices = 5, 64, 1
-    config.steps = group.total_steps
-    config.log_every = config.eval_every = config.checkpoint_every = config.steps
-    config.mlp.update({**MLP, 'width': 32, 'dropout': 0.4})
+  steps = group.total_steps
+  config = config_lib.replace(
+      config_lib.TrainConfig(), seed=5, batch_size=64, num_devices=1, steps=steps,
+      log_every=steps, eval_every=steps, checkpoint_every=steps,
+      **{f'mlp.{key}': value for key, value in {**MLP, 'width': 32, 'dropout': 0.4}.items()})
   run = loop.train_and_evaluate(config, tmp_path / 'train', digits, {})
   ckpt = checkpoint.Checkpointer(tmp_path / 'train' / 'checkpoints')
   backend, host_state = loop.build_backend(config, digits, jax.devices()[:1])

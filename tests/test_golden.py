@@ -28,7 +28,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import train
+from research.train import config as config_lib
 from research.data import load_dataset, pipeline
 from research.train import loop, parallel
 
@@ -61,12 +61,11 @@ def _ulp_nudge(tree, seed: int):
 
 def two_step_metrics(overrides: dict, nudge_params: int | None = None,
                      nudge_inputs: int | None = None, learning_rate: float | None = None) -> dict:
-  config = train.get_config()
-  with config.unlocked():
-    config.batch_size, config.num_devices = 32, 1
-    config.model = overrides['model']
-    config[config.model].update(overrides[config.model])
-    config.optim.learning_rate = learning_rate or config.optim.learning_rate
+  model = overrides['model']
+  config = config_lib.replace(
+      config_lib.TrainConfig(), batch_size=32, num_devices=1, model=model,
+      **{f'{model}.{key}': value for key, value in overrides[model].items()},
+      **({'optim.learning_rate': learning_rate} if learning_rate else {}))
   dataset = load_dataset('digits')
   b, host_state = loop.build_backend(config, dataset, parallel.select_devices(1))
   if nudge_params is not None:

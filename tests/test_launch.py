@@ -93,3 +93,11 @@ def test_bad_launcher_options_give_one_line_and_exit_2(args, message):
   done = _launch(*args)
   assert done.returncode == 2 and done.stdout == ''
   assert done.stderr.count('\n') == 1 and message in done.stderr
+
+
+@pytest.mark.parametrize('launcher', ['launch/local.sh', 'launch/slurm.sh', 'launch/tpu_vm.sh'])
+def test_help_prints_the_usage_and_exits_0(launcher):
+  done = _launch(launcher, '--help')
+  assert done.returncode == 0, done.stderr
+  assert f'{launcher} [--dry-run]' in done.stdout  # its own usage line
+  assert 'experiments config NAME' in done.stdout

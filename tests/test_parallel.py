@@ -14,19 +14,17 @@ the optimizer amplifying rounding, not the parallel step disagreeing.
 import numpy as np
 import pytest
 
-from experiments import train
+from research.train import config as config_lib
 from research.data import load_dataset
 from research.train import loop, parallel, state as state_lib
 
 
 def _config(backend: str, devices: int):
-  config = train.get_config()
-  with config.unlocked():
-    config.backend, config.num_devices, config.batch_size = backend, devices, 64
-    config.eval_batch_size = 200
-    config.mlp.update(dict(depth=2, width=64, dropout=0.3, norm='batch'))
-    config.optim.update(dict(name='momentum', learning_rate=0.05))
-  return config
+  return config_lib.replace(
+      config_lib.TrainConfig(), backend=backend, num_devices=devices, batch_size=64,
+      eval_batch_size=200, **{'mlp.depth': 2, 'mlp.width': 64, 'mlp.dropout': 0.3,
+                              'mlp.norm': 'batch', 'optim.name': 'momentum',
+                              'optim.learning_rate': 0.05})
 
 
 def _run(backend: str, devices: int, steps: int = 20, host_batches: bool = False):

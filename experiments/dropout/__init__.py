@@ -15,7 +15,8 @@ import types
 
 import ml_collections
 
-from experiments import checks, sections
+from experiments import sections
+from research import checks
 from experiments.dropout import (cnn_variants, lstm_variants, mc_dropout, mlp_variants,
                                  stochastic_depth)
 from research.data import NAMES as DATASETS

@@ -13,7 +13,8 @@ import pathlib
 
 import ml_collections
 
-from experiments import checks, sections
+from experiments import sections
+from research import checks
 from experiments.throughput import compile_time, overheads, steps
 from experiments.throughput.workloads import WORKLOADS
 

@@ -4,18 +4,16 @@ dispatch (one lax.scan)."""
 import jax
 import numpy as np
 
-from experiments import train
+from research.train import config as config_lib
 from research.train import inputs, loop, parallel
 
 
-def config_for(workload, batch_size: int, steps_per_call: int):
-  config = train.get_config()
-  with config.unlocked():
-    config.model, config.batch_size, config.num_devices = workload.model, batch_size, 1
-    config[workload.model].update(workload.options)
-    config.steps_per_call = steps_per_call
-    config.log_every = config.eval_every = config.checkpoint_every = steps_per_call
-  return config
+def config_for(workload, batch_size: int, steps_per_call: int) -> config_lib.TrainConfig:
+  options = {f'{workload.model}.{key}': value for key, value in workload.options.items()}
+  return config_lib.replace(
+      config_lib.TrainConfig(), model=workload.model, batch_size=batch_size, num_devices=1,
+      steps_per_call=steps_per_call, log_every=steps_per_call, eval_every=steps_per_call,
+      checkpoint_every=steps_per_call, **options)
 
 
 class Trainer:

@@ -14,6 +14,7 @@ from experiments.throughput import ours
 from experiments.throughput.workloads import WORKLOADS
 from research import report
 from research.train import loop
+from research.train import config as config_lib
 
 TITLE = 'What the training loop costs beyond its steps'
 
@@ -40,10 +41,9 @@ def measure(config, workdir: pathlib.Path) -> dict:
   steps = config.overheads.steps
   runs = {}
   for name, every in (('plain', steps), ('checkpointed', config.overheads.checkpoint_every)):
-    runs[name] = ours.config_for(workload, config.batch_size, k)
-    with runs[name].unlocked():
-      runs[name].steps, runs[name].log_every, runs[name].eval_every = steps, 50, steps
-      runs[name].checkpoint_every = every
+    runs[name] = config_lib.replace(ours.config_for(workload, config.batch_size, k),
+                                    steps=steps, log_every=50, eval_every=steps,
+                                    checkpoint_every=every)
   # Bare steps and whole runs in turn, so that a slow spell of the machine hits all three.
   times = {'bare': [], **{name: [] for name in runs}}
   for _ in range(config.overheads.repeats):

@@ -16,7 +16,8 @@ import types
 import jax
 import ml_collections
 
-from experiments import checks, sections
+from experiments import sections
+from research import checks
 from experiments.vanishing_gradients import (depth_training, init_profiles, normalisation,
                                              resnet_cifar)
 from research.data import NAMES as DATASETS

@@ -6,20 +6,16 @@ an interrupted experiment resumes each run where it stopped and skips finished o
 import json
 import pathlib
 
-from experiments import rundir, train
+from experiments import rundir
+from research.train import config as config_lib
 from research.train import loop, metrics_log
 
 
-def train_config(settings: dict):
+def train_config(settings: dict) -> config_lib.TrainConfig:
   """train's config with `settings` ({'mlp.depth': 32, ...}) applied, then validated."""
-  config = train.get_config()
-  for key, value in settings.items():
-    node = config
-    *groups, name = key.split('.')
-    for group in groups:
-      node = node[group]
-    node[name] = tuple(value) if isinstance(value, list) else value
-  train.validate(config)
+  config = config_lib.replace(config_lib.TrainConfig(), **{
+      key: tuple(value) if isinstance(value, list) else value for key, value in settings.items()})
+  config_lib.validate(config)
   return config
 
 
@@ -28,7 +24,7 @@ def train_run(name: str, settings: dict, workdir: pathlib.Path, dataset, manifes
   run_dir = workdir / 'runs' / name
   results_path = run_dir / 'results.json'
   config = train_config(settings)
-  rundir.prepare(run_dir, config.to_dict())  # refuses a different config in the same place
+  rundir.prepare(run_dir, config_lib.to_dict(config))  # refuses another config there
   if results_path.exists():
     results = json.loads(results_path.read_text())
     print(f'  {name}: finished before, reusing', flush=True)

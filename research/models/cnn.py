@@ -37,17 +37,17 @@ def pool_2x2(x_BxHxWxC: jax.Array, kind: str) -> jax.Array:
 
 class CNN(nn.Module):
   num_classes: int
-  channels: tuple[int, ...] = (32, 64)
-  kernel_size: int = 3
-  dense: tuple[int, ...] = (256,)
-  activation: str = 'relu'
-  weight_init: str = 'he'
-  norm: str = 'none'
-  pool: str = 'max'
-  dropout: float = 0.0
-  conv_dropout: float = 0.0
-  conv_dropout_kind: str = 'standard'
-  dropblock_size: int = 3
+  channels: tuple[int, ...] = (32, 64)  # output channels of each stage's convolution
+  kernel_size: int = 3                  # square convolution kernels
+  dense: tuple[int, ...] = (256,)       # units of the fully connected layers before the logits
+  activation: str = 'relu'              # any of research/nn/activations.py
+  weight_init: str = 'he'               # lecun, glorot, he (normal) or *_uniform
+  norm: str = 'none'                    # none, batch or layer, after each convolution
+  pool: str = 'max'                     # max, avg or none: 2x2 pooling after each stage
+  dropout: float = 0.0                  # drop rate of the dense layers' units
+  conv_dropout: float = 0.0             # drop rate on the convolutional features
+  conv_dropout_kind: str = 'standard'   # standard (units), spatial (maps) or dropblock
+  dropblock_size: int = 3               # DropBlock's square block side
   axis_name: str | None = None
 
   def conv_dropout_layer(self, name: str):

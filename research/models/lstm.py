@@ -31,10 +31,10 @@ class _RecurrentDropoutCell(nn.Module):
 
 class LSTMClassifier(nn.Module):
   num_classes: int
-  hidden: int = 128
-  layers: int = 1
-  dropout: float = 0.0
-  dropout_kind: str = 'variational'
+  hidden: int = 128                  # units of each LSTM layer
+  layers: int = 1                    # stacked LSTM layers
+  dropout: float = 0.0               # drop rate on inputs, outputs (and state, variational)
+  dropout_kind: str = 'variational'  # naive (a mask per step) or variational (per sequence)
   axis_name: str | None = None
 
   def recurrent_mask(self, h_shape, train: bool) -> jax.Array:

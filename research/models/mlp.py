@@ -32,19 +32,16 @@ class MLP(nn.Module):
   `dropout_kind='dropconnect'` the hidden W_i are dropped instead of the units of F_i.
   """
   num_classes: int
-  depth: int = 2
-  width: int = 256
-  activation: str = 'relu'
-  weight_init: str = 'he'
-  norm: str = 'none'
-  skip: str = 'none'
-  dropout: float = 0.0
-  dropout_kind: str = 'standard'
-  # DropConnect as Wan et al. 2013 train and test it (research/nn/dropout.DropConnectDense):
-  # a mask per example over weights and bias; Gaussian moment-matching inference with this
-  # many samples (0: the mean weights). The defaults are the simple variant.
-  dropconnect_per_example: bool = False
-  dropconnect_samples: int = 0
+  depth: int = 2                  # hidden layers
+  width: int = 256                # units per hidden layer
+  activation: str = 'relu'        # any of research/nn/activations.py
+  weight_init: str = 'he'         # lecun, glorot, he (normal) or *_uniform
+  norm: str = 'none'              # none, batch or layer, before each activation
+  skip: str = 'none'              # none, residual or highway, from the second hidden layer on
+  dropout: float = 0.0            # drop rate of the hidden units (or weights, dropconnect)
+  dropout_kind: str = 'standard'  # standard, classic, gaussian, alpha or dropconnect
+  dropconnect_per_example: bool = False  # DropConnect masks per example, bias too (Wan et al.)
+  dropconnect_samples: int = 0    # DropConnect test-time Gaussian samples; 0 = mean weights
   axis_name: str | None = None
 
   @nn.compact

@@ -93,12 +93,12 @@ class Block(nn.Module):
 
 class CifarResNet(nn.Module):
   num_classes: int
-  depth: int = 20
-  block: str = 'residual'
-  activation: str = 'relu'
-  weight_init: str = 'he'
-  norm: str = 'batch'
-  stochastic_depth: float = 0.0
+  depth: int = 20                # 6n + 2 layers: 8, 14, 20, 32, 44, 56, 110, ...
+  block: str = 'residual'        # residual, plain (no shortcut) or highway
+  activation: str = 'relu'       # any of research/nn/activations.py
+  weight_init: str = 'he'        # lecun, glorot, he (normal) or *_uniform
+  norm: str = 'batch'            # none, batch or layer, after each convolution
+  stochastic_depth: float = 0.0  # p_L: the last block's drop probability (Huang et al. 2016)
   axis_name: str | None = None
 
   @nn.compact

@@ -16,12 +16,13 @@ import jax
 import numpy as np
 import tqdm
 
-from research import diagnostics, losses, metrics, optim, rng
-from research.data import augment, pipeline
+from research import diagnostics, metrics, optim, rng
+from research.data import pipeline
 from research.data.dataset import Dataset, with_normalization
 from research.errors import NonFiniteError, UserError
 from research.models import build_model
 from research.train import checkpoint, distributed, inputs, parallel, preemption
+from research.train import config as config_lib
 from research.train import state as state_lib, step as step_lib
 from research.train.metrics_log import MetricsLog
 
@@ -42,17 +43,15 @@ def collective_axis(num_devices: int) -> str | None:
 
 def build(config, dataset: Dataset, num_devices: int):
   """The model, optimizer, step config and initial state that `config` describes."""
-  model = build_model(config.model, config[config.model].to_dict(), dataset.num_classes,
+  model = build_model(config.model, config.model_options(), dataset.num_classes,
                       axis_name=collective_axis(num_devices))
   step_cfg = step_lib.StepConfig(
       seed=config.seed, global_batch=config.batch_size, num_devices=num_devices,
-      loss=losses.LossConfig(**_tuples(config.loss.to_dict())),
-      augment=augment.AugmentConfig(**config.augment.to_dict()),
+      loss=config.loss, augment=config.augment,
       axis_name=collective_axis(num_devices),
       total_steps=config.steps)
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
-  tx = optim.make_optimizer(optim.OptimConfig(**_tuples(config.optim.to_dict())),
-                            config.steps, variables['params'])
+  tx = optim.make_optimizer(config.optim, config.steps, variables['params'])
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
 
 
@@ -106,11 +105,10 @@ def make_inputs(config, dataset: Dataset, backend: parallel.Backend, host_batche
 def make_diagnostics_probe(config, dataset: Dataset):
   """(host_state, step) -> {statistic/layer: float} on the first `diagnostics_batch` training
   examples, a fixed probe so that the statistics are comparable from step to step."""
-  model = build_model(config.model, config[config.model].to_dict(), dataset.num_classes)
-  loss_cfg = losses.LossConfig(**_tuples(config.loss.to_dict()))
+  model = build_model(config.model, config.model_options(), dataset.num_classes)
   # The LSTM has no activation option: its sown hidden states are o * tanh(c).
-  activation = config[config.model].get('activation', 'tanh')
-  fn = jax.jit(diagnostics.make_diagnostics(model, activation, loss_cfg))
+  activation = config.model_options().get('activation', 'tanh')
+  fn = jax.jit(diagnostics.make_diagnostics(model, activation, config.loss))
   count = min(config.diagnostics_batch, len(dataset.train_labels))
   images = pipeline.normalize(dataset.train_images[:count], dataset.mean, dataset.std)
   labels = dataset.train_labels[:count]
@@ -121,10 +119,6 @@ def make_diagnostics_probe(config, dataset: Dataset):
     return {k: float(v) for k, v in jax.device_get(values).items()}
 
   return probe
-
-
-def _tuples(d: dict) -> dict:
-  return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
 def evaluate(backend: parallel.Backend, state, source, num_examples: int, global_batch: int):
@@ -191,7 +185,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   host_batches = jax.process_count() > 1
   backend, host_state = build_backend(config, dataset, devices, host_batches)
   state = backend.put(host_state)
-  config_dict = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
+  config_dict = json.loads(json.dumps(config_lib.to_dict(config)))  # as stored: lists
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=config.keep_checkpoints)
   start = 0
   if ckpt.latest_step() is not None:

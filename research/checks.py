@@ -1,4 +1,4 @@
-"""Config checks for the experiments' `validate`: each raises a one-line UserError naming the
+"""Config checks for the validators: each raises a one-line UserError naming the
 key, so a mistake fails in milliseconds, before any data or device is touched."""
 from research.errors import UserError
 

@@ -1,0 +1,238 @@
+"""The typed description of a training run: every option's one home.
+
+Each option is a field of a frozen dataclass with its default and a comment that says what it
+is (`describe` reads those comments, for `python -m experiments config`). A model's options are
+the model's own fields (research/models), so a new option is one edit there. The command line
+works on `to_config_dict`'s view and comes back through `from_config_dict`; `validate` is the
+one place that checks a config before anything runs.
+"""
+import dataclasses
+import functools
+import inspect
+import io
+import tokenize
+
+import ml_collections
+
+from research import checks, losses, optim
+from research.data.augment import AugmentConfig
+from research.losses import LossConfig
+from research.optim import OptimConfig
+from research.errors import UserError
+from research.models import MODELS
+
+# Constructor arguments the run supplies, not the user.
+_SUPPLIED = ('num_classes', 'axis_name', 'parent', 'name')
+
+
+def _options_of(model_class) -> type:
+  """A frozen dataclass of the model's user-facing fields, with the model's defaults."""
+  fields = [(f.name, f.type, dataclasses.field(default=f.default))
+            for f in dataclasses.fields(model_class) if f.name not in _SUPPLIED]
+  options = dataclasses.make_dataclass(f'{model_class.__name__}Options', fields, frozen=True)
+  options.described_by = model_class  # whose source holds the comments
+  return options
+
+
+OPTIONS = {name: _options_of(model_class) for name, model_class in MODELS.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  seed: int = 0                 # everything random is a function of (seed, step, example index)
+  model: str = 'mlp'            # which model group below is trained: mlp, cnn, resnet or lstm
+  data: str = 'digits'          # digits, fashion_mnist, mnist, cifar10 or synthetic
+  data_dir: str = ''            # where the data files are; '' = the default places
+  download: bool = True         # fetch missing files (sha256-verified) when a network exists
+  normalize: str = 'channel'    # channel (x - mean_C) / std_C, or pixel_mean (He et al. 2015)
+  steps: int = 2000             # optimizer updates in all
+  batch_size: int = 128         # the global batch, split over the devices
+  eval_batch_size: int = 1000   # examples per evaluation call; a multiple of the device count
+  log_every: int = 50           # steps between train-metric records and NaN checks
+  steps_per_call: int = 1       # steps per dispatch (>1: one lax.scan; cut to divide intervals)
+  eval_every: int = 500         # steps between test evaluations
+  checkpoint_every: int = 500   # steps between Orbax checkpoints
+  keep_checkpoints: int = 3     # newest checkpoints kept on disk
+  diagnostics_every: int = 0    # steps between per-layer gradient/activation probes; 0 = never
+  diagnostics_batch: int = 256  # training examples the probe uses (the first ones, fixed)
+  backend: str = 'shard_map'    # shard_map (jax.shard_map under jit) or pmap
+  num_devices: int = 0          # devices to use; 0 = all local devices
+  mlp: OPTIONS['mlp'] = OPTIONS['mlp']()          # the MLP's options (model=mlp)
+  cnn: OPTIONS['cnn'] = OPTIONS['cnn']()          # the CNN's options (model=cnn)
+  resnet: OPTIONS['resnet'] = OPTIONS['resnet']()  # the CIFAR ResNet's options (model=resnet)
+  lstm: OPTIONS['lstm'] = OPTIONS['lstm']()       # the row-reading LSTM's options (model=lstm)
+  optim: OptimConfig = OptimConfig()        # the optimizer and learning-rate schedule
+  loss: LossConfig = LossConfig()           # the training loss
+  augment: AugmentConfig = AugmentConfig()  # per-example augmentation
+
+  def model_options(self) -> dict:
+    """The trained model's options, as keyword arguments."""
+    return dataclasses.asdict(getattr(self, self.model))
+
+
+def to_dict(config) -> dict:
+  """Plain nested dicts (tuples kept), the form configs are compared and stored in."""
+  return dataclasses.asdict(config)
+
+
+def to_config_dict(config: TrainConfig) -> ml_collections.ConfigDict:
+  """The command line's view: a locked ConfigDict with the same keys, types and values."""
+  return ml_collections.ConfigDict(to_dict(config)).lock()
+
+
+def _build(cls, values: dict):
+  hints = {f.name: f.type for f in dataclasses.fields(cls)}
+  kwargs = {}
+  for f in dataclasses.fields(cls):
+    if f.name not in values:
+      continue
+    value = values[f.name]
+    if dataclasses.is_dataclass(hints[f.name]):
+      value = _build(hints[f.name], value)
+    elif isinstance(value, list):
+      value = tuple(value)
+    kwargs[f.name] = value
+  unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+  if unknown:
+    raise UserError(f'unknown config key {unknown[0]!r}')
+  return cls(**kwargs)
+
+
+def from_config_dict(values) -> TrainConfig:
+  """A TrainConfig from a ConfigDict or a plain dict (config.json); lists become tuples."""
+  if isinstance(values, ml_collections.ConfigDict):
+    values = values.to_dict()
+  return _build(TrainConfig, values)
+
+
+def replace(config, **changes):
+  """`dataclasses.replace` with dotted keys for nested groups: replace(c, **{'mlp.depth': 4})."""
+  nested: dict = {}
+  for key, value in changes.items():
+    group, _, name = key.partition('.')
+    if name:
+      nested.setdefault(group, {})[name] = value
+    else:
+      nested[group] = value
+  return dataclasses.replace(config, **{
+      group: dataclasses.replace(getattr(config, group), **value) if isinstance(value, dict)
+      else value for group, value in nested.items()})
+
+
+@functools.cache
+def _comments(cls) -> dict[str, str]:
+  """{field: its comment}: the comment at the end of the field's line, else the comment lines
+  just above it."""
+  source = inspect.getsource(getattr(cls, 'described_by', cls))
+  names = {f.name for f in dataclasses.fields(cls)}
+  comments, above, line_field = {}, [], {}
+  for token in tokenize.generate_tokens(io.StringIO(source).readline):
+    if token.type == tokenize.COMMENT:
+      text = token.string.lstrip('#').strip()
+      owner = line_field.get(token.start[0])
+      if owner:
+        comments[owner] = text
+      else:
+        above.append(text)
+    elif token.type == tokenize.NAME and token.start[1] == 2 and token.string in names \
+        and token.start[0] not in line_field:
+      line_field[token.start[0]] = token.string
+      if above:
+        comments[token.string] = ' '.join(above)
+      above = []
+    elif token.type == tokenize.NEWLINE and token.start[0] not in line_field:
+      above = []
+  return comments
+
+
+def describe(config=TrainConfig(), prefix: str = '') -> list[tuple[str, str, object, str]]:
+  """(dotted key, type name, value, description) for every leaf of `config`."""
+  rows = []
+  comments = _comments(type(config))
+  for f in dataclasses.fields(config):
+    value = getattr(config, f.name)
+    if dataclasses.is_dataclass(value):
+      rows += describe(value, f'{prefix}{f.name}.')
+    else:
+      rows.append((f'{prefix}{f.name}', type(value).__name__, value, comments.get(f.name, '')))
+  return rows
+
+
+def validate(c: TrainConfig) -> None:
+  """Every check that needs no data or devices, so a mistake fails in milliseconds, as a
+  UserError naming the key. Checks that need the data (a class count) or the devices run
+  where those are known and raise the same way."""
+  from research.data import NAMES as DATASETS
+  from research.data.dataset import NORMALIZATIONS
+  from research.models import cnn, lstm, mlp, resnet
+  from research.nn.activations import ACTIVATIONS
+  from research.nn.initializers import INITIALIZERS
+  from research.nn.normalization import NORMS
+  from research.train import parallel
+  _validate_run(c, DATASETS, NORMALIZATIONS, parallel.BACKENDS)
+  for group in ('mlp', 'cnn', 'resnet'):
+    g = getattr(c, group)
+    checks.choice(f'{group}.activation', g.activation, ACTIVATIONS)
+    checks.choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
+    checks.choice(f'{group}.norm', g.norm, NORMS)
+  _validate_models(c, mlp, cnn, lstm, resnet)
+  _validate_training(c)
+
+
+def _validate_run(c: TrainConfig, datasets, normalizations, backends) -> None:
+  checks.choice('model', c.model, MODELS)
+  checks.choice('data', c.data, datasets)
+  checks.choice('normalize', c.normalize, normalizations)
+  checks.choice('backend', c.backend, backends)
+  for key in ('steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
+              'checkpoint_every', 'keep_checkpoints', 'steps_per_call', 'diagnostics_batch'):
+    checks.at_least(key, getattr(c, key), 1)
+  for key in ('num_devices', 'diagnostics_every', 'seed'):
+    checks.at_least(key, getattr(c, key), 0)
+
+
+def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
+  for key in ('mlp.dropout', 'cnn.dropout', 'cnn.conv_dropout', 'lstm.dropout',
+              'resnet.stochastic_depth'):
+    group, name = key.split('.')
+    checks.rate(key, getattr(getattr(c, group), name))
+  for key, value in (('cnn.dropblock_size', c.cnn.dropblock_size), ('lstm.hidden', c.lstm.hidden),
+                     ('lstm.layers', c.lstm.layers), ('mlp.depth', c.mlp.depth),
+                     ('mlp.width', c.mlp.width)):
+    checks.at_least(key, value, 1)
+  checks.choice('mlp.skip', c.mlp.skip, mlp.SKIPS)
+  checks.choice('mlp.dropout_kind', c.mlp.dropout_kind, mlp.DROPOUTS)
+  checks.at_least('mlp.dropconnect_samples', c.mlp.dropconnect_samples, 0)
+  if c.mlp.dropconnect_samples and c.mlp.norm != 'none':
+    raise UserError('mlp.dropconnect_samples (Gaussian inference) averages the activation of '
+                    'the raw pre-activations: it needs mlp.norm=none')
+  checks.choice('cnn.conv_dropout_kind', c.cnn.conv_dropout_kind, cnn.CONV_DROPOUTS)
+  checks.choice('cnn.pool', c.cnn.pool, cnn.POOLS)
+  for n in (*c.cnn.channels, *c.cnn.dense, c.cnn.kernel_size):
+    if not isinstance(n, int) or n < 1:
+      raise UserError('cnn.channels, cnn.dense and cnn.kernel_size take positive integers')
+  checks.choice('lstm.dropout_kind', c.lstm.dropout_kind, lstm.DROPOUTS)
+  checks.choice('resnet.block', c.resnet.block, resnet.BLOCKS)
+  if c.resnet.stochastic_depth and c.resnet.block != 'residual':
+    raise UserError('resnet.stochastic_depth drops residual branches: it needs '
+                    'resnet.block=residual')
+  resnet.blocks_per_stage(c.resnet.depth)
+
+
+def _validate_training(c: TrainConfig) -> None:
+  checks.choice('optim.name', c.optim.name, optim.OPTIMIZERS)
+  checks.choice('optim.schedule', c.optim.schedule, optim.SCHEDULES)
+  checks.greater_than_zero('optim.learning_rate', c.optim.learning_rate)
+  checks.greater_than_zero('optim.warmup_factor', c.optim.warmup_factor)
+  for key in ('weight_decay', 'grad_clip', 'warmup_steps'):
+    checks.at_least(f'optim.{key}', getattr(c.optim, key), 0)
+  checks.choice('loss.name', c.loss.name, losses.NAMES)
+  checks.rate('loss.label_smoothing', c.loss.label_smoothing)
+  checks.choice('loss.class_weight_norm', c.loss.class_weight_norm, losses.WEIGHT_NORMS)
+  for key in ('class_weights', 'focal_alpha'):
+    values = getattr(c.loss, key)
+    if any(not isinstance(w, (int, float)) or w < 0 for w in values):
+      raise UserError(f'loss.{key}={tuple(values)!r} is not allowed; it takes one '
+                      'non-negative number per class')
+  for key in ('translate', 'rotate', 'scale', 'brightness', 'contrast', 'noise'):
+    checks.at_least(f'augment.{key}', getattr(c.augment, key), 0)
