@@ -75,7 +75,10 @@ After {config.steps} steps the test accuracy is {t['accuracy']:.2%} (log loss
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
   config = config_lib.from_config_dict(config)
   dataset = load_dataset(config.data, config.data_dir, config.download)
-  results = loop.train_and_evaluate(config, workdir, dataset, manifest)
+  timing = loop.Timing()
+  results = loop.train_and_evaluate(config, workdir, dataset, manifest, timing)
+  # When the first step ran and the loop's steady time: what the throughput experiment reads.
+  results['timing'] = timing.results(results['steps_run'])
   if distributed.is_main():
     _write_report(workdir, config, results)
   return results

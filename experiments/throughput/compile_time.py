@@ -37,7 +37,8 @@ def _quick_train(workdir: pathlib.Path, env: dict) -> float:
   launched = time.time()
   subprocess.run([sys.executable, '-m', 'experiments', 'run', 'train', '--quick', '--workdir',
                   str(workdir)], env=env, capture_output=True, text=True, check=True)
-  return json.loads((workdir / 'results.json').read_text())['first_step_unix'] - launched
+  results = json.loads((workdir / 'results.json').read_text())
+  return results['timing']['first_step_unix'] - launched
 
 
 def measure(config, workdir: pathlib.Path) -> dict:

@@ -22,8 +22,10 @@ TITLE = 'What the training loop costs beyond its steps'
 def _loop_step_s(config, dataset, workdir: pathlib.Path) -> float:
   shutil.rmtree(workdir, ignore_errors=True)
   workdir.mkdir(parents=True)
-  results = loop.train_and_evaluate(config, workdir, dataset, {})
-  return results['steady_s'] / results['steady_steps']
+  timing = loop.Timing()
+  results = loop.train_and_evaluate(config, workdir, dataset, {}, timing)
+  steady = timing.results(results['steps_run'])
+  return steady['steady_s'] / steady['steady_steps']
 
 
 def _bare_step_s(trainer: ours.Trainer, steps: int) -> float:

@@ -5,12 +5,13 @@ every `log_every` steps, and always before a checkpoint, so a checkpoint is writ
 every step before it has been seen to be finite. That is the NaN guard: a non-finite loss or
 gradient norm stops the run naming the first bad step, and the last checkpoint on disk is good.
 """
-import contextlib
+import dataclasses
 import json
 import math
 import pathlib
 import sys
 import time
+from typing import Callable
 
 import jax
 import numpy as np
@@ -172,13 +173,69 @@ def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest:
   return step, restored
 
 
-def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict) -> dict:
-  """Trains to `config.steps` (resuming from the workdir's latest checkpoint) and evaluates.
+@dataclasses.dataclass
+class _Run:
+  """What one training run holds while it works."""
+  config: config_lib.TrainConfig
+  backend: parallel.Backend
+  source: inputs.ResidentInputs | inputs.HostBatchInputs
+  ckpt: checkpoint.Checkpointer
+  log: MetricsLog
+  probe: Callable | None
+  config_dict: dict           # the config as stored with each checkpoint
+  manifest: dict
+  start: int                  # the step this invocation starts from (0, or the restored one)
+  host_batches: bool
+  num_test: int
 
-  With several processes every process runs this; process 0 alone logs and shows progress,
-  all of them take part in every step, evaluation and checkpoint.
-  """
-  dataset = with_normalization(dataset, config.normalize)
+  def evaluate(self, state) -> dict:
+    return evaluate(self.backend, state, self.source, self.num_test,
+                    self.config.eval_batch_size)
+
+
+@dataclasses.dataclass
+class Timing:
+  """The loop's timing hook: when the first call (its compile included) ended, and when the
+  last step did. What the throughput experiment reads, kept out of the run's results."""
+  began: float = 0.0
+  first_call_done: float | None = None
+  first_call_steps: int = 0
+  loop_done: float = 0.0
+
+  def results(self, steps_after_start: int) -> dict:
+    if self.first_call_done is None:
+      return {'steady_s': 0.0, 'steady_steps': 0, 'first_step_unix': None}
+    return {'steady_s': self.loop_done - self.first_call_done,
+            'steady_steps': steps_after_start - self.first_call_steps,
+            'first_step_unix': time.time() - (time.perf_counter() - self.first_call_done)}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Events:
+  """What the loop does after the call that ended at a step."""
+  log: bool
+  checkpoint: bool
+  evaluate: bool
+  probe: bool
+  preempted: bool
+
+
+def _events(run: _Run, done: int, stop_requested) -> _Events:
+  c = run.config
+  is_last, is_log = done == c.steps, done % c.log_every == 0
+  if run.host_batches:  # processes stop together: at log steps they agree on SIGTERM
+    preempted = is_log and not is_last and distributed.any_process(stop_requested())
+  else:
+    preempted = stop_requested() and not is_last
+  return _Events(log=is_log, preempted=preempted,
+                 checkpoint=done % c.checkpoint_every == 0 or is_last or preempted,
+                 evaluate=done % c.eval_every == 0 and not is_last,
+                 probe=bool(run.probe) and done % c.diagnostics_every == 0)
+
+
+def _open(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict):
+  """(the run, its state on the devices): built, and restored where the workdir has a
+  checkpoint."""
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
   _divisible('eval_batch_size', config.eval_batch_size, len(devices))
@@ -192,87 +249,92 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
     start, restored = _restore(ckpt, checkpoint.abstract(backend.get(state)), config_dict,
                                manifest)
     state = backend.put(restored)
-  source = make_inputs(config, dataset, backend, host_batches)
-  num_test = len(dataset.test_labels)
-  main = distributed.is_main()
-  log = MetricsLog(workdir, start, enabled=main)
-  probe = make_diagnostics_probe(config, dataset) if config.diagnostics_every else None
-  stack = contextlib.ExitStack()
-  if probe and start == 0:
-    log.write(0, 'diagnostics', probe(backend.get(state), 0))
+  run = _Run(config=config, backend=backend,
+             source=make_inputs(config, dataset, backend, host_batches), ckpt=ckpt,
+             log=MetricsLog(workdir, start, enabled=distributed.is_main()),
+             probe=make_diagnostics_probe(config, dataset) if config.diagnostics_every else None,
+             config_dict=config_dict, manifest=manifest, start=start,
+             host_batches=host_batches, num_test=len(dataset.test_labels))
+  return run, state
+
+
+def _dispatch(run: _Run, state, step: int, per_call: int):
+  """(state, metrics, steps taken): whole calls at multiples of `per_call`, the tail (steps not
+  a multiple) one by one."""
+  if per_call > 1 and step % per_call == 0 and step + per_call <= run.config.steps:
+    state, step_metrics = run.backend.train_steps(state, *run.source.steps(step, per_call))
+    return state, step_metrics, per_call
+  state, step_metrics = run.backend.train_step(state, *run.source.train(step))
+  return state, step_metrics, 0
+
+
+def _train(run: _Run, state, bar, stop_requested, timing: Timing):
+  """Steps to config.steps with every log, NaN check, evaluation, probe and checkpoint on its
+  step; raises Preempted (after the checkpoint) when SIGTERM came."""
   pending = []  # (last step, metrics over the steps up to it, how many steps) not yet read
   unwritten = []  # (step, values) read and checked, to be logged after the next dispatch
-  per_call = steps_per_call(config) if backend.train_steps else 1
-  began = time.perf_counter()
-  try:
-    stop_requested = stack.enter_context(preemption.sigterm_flag())
-    bar = tqdm.tqdm(total=config.steps, initial=start, desc=config.model, unit='step',
-                    disable=None if main else True, file=sys.stderr)
-    step, first_call_done = start, None
-    while step < config.steps:
-      # Whole calls at multiples of `per_call`; the tail (steps not a multiple) one by one.
-      if per_call > 1 and step % per_call == 0 and step + per_call <= config.steps:
-        state, step_metrics = backend.train_steps(state, *source.steps(step, per_call))
-        pending.append((step + per_call, step_metrics, per_call))
-        step += per_call
-      else:
-        state, step_metrics = backend.train_step(state, *source.train(step))
-        step += 1
-        pending.append((step, step_metrics, 0))
-      if unwritten:  # the device is busy with the call just dispatched: log meanwhile
-        unwritten = _write_train(log, bar, unwritten)
-      if first_call_done is None:  # one sync, for the timings below: compile ends here
-        jax.block_until_ready(step_metrics)
-        first_call_done, first_call_steps = time.perf_counter(), step - start
-      done = step
-      is_last = done == config.steps
-      is_log = done % config.log_every == 0
-      if host_batches:  # processes stop together: at log steps they agree on SIGTERM
-        preempted = is_log and not is_last and distributed.any_process(stop_requested())
-      else:
-        preempted = stop_requested() and not is_last
-      is_ckpt = done % config.checkpoint_every == 0 or is_last or preempted
-      is_eval = done % config.eval_every == 0 and not is_last
-      is_probe = bool(probe) and done % config.diagnostics_every == 0
-      if is_log or is_ckpt:
-        unwritten = _records(jax.device_get(pending))
-        pending = []
-        _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
-      if unwritten and (is_ckpt or is_eval or is_probe):  # keep the log in step order
-        unwritten = _write_train(log, bar, unwritten)
-      if is_eval:
-        log.write(done, 'test', evaluate(backend, state, source, num_test,
-                                         config.eval_batch_size))
-      if is_probe:
-        log.write(done, 'diagnostics', probe(backend.get(state), done))
-      if is_ckpt:
-        log.flush()
-        ckpt.save(done, backend.get(state), config_dict, manifest)
-      if preempted:
-        raise preemption.Preempted(done)  # after `finally` below has waited for the write
-    bar.close()
-    loop_done = time.perf_counter()
-    test = evaluate(backend, state, source, num_test, config.eval_batch_size)
-    if start < config.steps:  # a finished run started again only re-reports
-      log.write(config.steps, 'test', test)
-  finally:
-    ckpt.close()
-    log.close()
-    stack.close()
-  train_time = time.perf_counter() - began
-  final_state = backend.get(state)
+  per_call = steps_per_call(run.config) if run.backend.train_steps else 1
+  step = run.start
+  while step < run.config.steps:
+    state, step_metrics, stacked = _dispatch(run, state, step, per_call)
+    step += max(stacked, 1)
+    pending.append((step, step_metrics, stacked))
+    if unwritten:  # the device is busy with the call just dispatched: log meanwhile
+      unwritten = _write_train(run.log, bar, unwritten)
+    if timing.first_call_done is None:  # one sync, for the timings: compile ends here
+      jax.block_until_ready(step_metrics)
+      timing.first_call_done, timing.first_call_steps = time.perf_counter(), step - run.start
+    events = _events(run, step, stop_requested)
+    if events.log or events.checkpoint:
+      unwritten, pending = _records(jax.device_get(pending)), []
+      _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
+    if unwritten and (events.checkpoint or events.evaluate or events.probe):
+      unwritten = _write_train(run.log, bar, unwritten)  # keep the log in step order
+    if events.evaluate:
+      run.log.write(step, 'test', run.evaluate(state))
+    if events.probe:
+      run.log.write(step, 'diagnostics', run.probe(run.backend.get(state), step))
+    if events.checkpoint:
+      run.log.flush()
+      run.ckpt.save(step, run.backend.get(state), run.config_dict, run.manifest)
+    if events.preempted:
+      raise preemption.Preempted(step)  # after the caller has waited for the write
+  return state
+
+
+def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict,
+                       timing: Timing | None = None) -> dict:
+  """Trains to `config.steps` (resuming from the workdir's latest checkpoint) and evaluates.
+
+  With several processes every process runs this; process 0 alone logs and shows progress,
+  all of them take part in every step, evaluation and checkpoint. `timing`, if given, is
+  filled in (research/train/loop.Timing).
+  """
+  timing = timing or Timing()
+  timing.began = time.perf_counter()
+  run, state = _open(config, workdir, with_normalization(dataset, config.normalize), manifest)
+  if run.probe and run.start == 0:
+    run.log.write(0, 'diagnostics', run.probe(run.backend.get(state), 0))
+  # The SIGTERM handler stays ours until the checkpoint in flight is written.
+  with preemption.sigterm_flag() as stop_requested:
+    try:
+      bar = tqdm.tqdm(total=config.steps, initial=run.start, desc=config.model, unit='step',
+                      disable=None if distributed.is_main() else True, file=sys.stderr)
+      state = _train(run, state, bar, stop_requested, timing)
+      bar.close()
+      timing.loop_done = time.perf_counter()
+      test = run.evaluate(state)
+      if run.start < config.steps:  # a finished run started again only re-reports
+        run.log.write(config.steps, 'test', test)
+    finally:
+      run.ckpt.close()
+      run.log.close()
+  final_state = run.backend.get(state)
   return {
-      'final_step': config.steps,
-      'test': test,
+      'final_step': config.steps, 'test': test,
       'state_fingerprint': state_lib.fingerprint(final_state),
       'num_params': state_lib.count_params(final_state.params),
-      'devices': len(devices),
-      'train_time_s': train_time,
-      'steps_run': config.steps - start,
-      # After the first call (its compile): every step, log, eval and checkpoint of the loop.
-      'steady_s': loop_done - first_call_done if first_call_done else 0.0,
-      'steady_steps': config.steps - start - first_call_steps if first_call_done else 0,
-      'first_step_unix': time.time() - (time.perf_counter() - first_call_done)
-                         if first_call_done else None,
-      'resumed_from_step': start,
+      'devices': len(run.backend.devices),
+      'train_time_s': time.perf_counter() - timing.began,
+      'steps_run': config.steps - run.start, 'resumed_from_step': run.start,
   }
