@@ -13,8 +13,7 @@ from research.train import loop, metrics_log
 
 def train_config(settings: dict) -> config_lib.TrainConfig:
   """train's config with `settings` ({'mlp.depth': 32, ...}) applied, then validated."""
-  config = config_lib.replace(config_lib.TrainConfig(), **{
-      key: tuple(value) if isinstance(value, list) else value for key, value in settings.items()})
+  config = config_lib.replace(config_lib.TrainConfig(), **settings)
   config_lib.validate(config)
   return config
 

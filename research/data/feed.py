@@ -45,9 +45,7 @@ class ProcessFeed:
 
   def eval_batch(self, start: int) -> tuple:
     """(images, labels, mask) of examples [start, start + global batch), padded past the end."""
-    index_B = start + np.arange(self._global_batch)
-    mask_B = index_B < len(self._labels)
-    safe_B = np.minimum(index_B, len(self._labels) - 1)
+    safe_B, mask_B = pipeline.padded(start + np.arange(self._global_batch), len(self._labels))
     images, labels = self._global(safe_B, self._images, self._labels)
     (mask,) = self._global(np.arange(self._global_batch), mask_B)
     return images, labels, mask

@@ -54,10 +54,16 @@ def local_train_batch(data: DeviceData, perm_N: jax.Array, step, global_batch: i
   return normalize(data.images[index_B], data.mean, data.std), data.labels[index_B]
 
 
+def padded(index_B, num_examples: int):
+  """(indices clamped to the last example, mask of the real ones), NumPy or JAX: evaluation
+  batches keep one shape (one compiled program) past the end of a split, and the mask keeps
+  the padding out of the metrics."""
+  return index_B.clip(max=num_examples - 1), index_B < num_examples
+
+
 def local_eval_batch(data: DeviceData, start, local_batch: int, axis_name: str | None):
   """Examples [start, start + global batch) in order, padded past the end; returns a mask."""
-  index_B = start + rng.global_positions(local_batch, axis_name)
-  n = data.labels.shape[0]
-  safe_B = jnp.minimum(index_B, n - 1)
+  safe_B, mask_B = padded(start + rng.global_positions(local_batch, axis_name),
+                          data.labels.shape[0])
   images = normalize(data.images[safe_B], data.mean, data.std)
-  return images, data.labels[safe_B], index_B < n
+  return images, data.labels[safe_B], mask_B

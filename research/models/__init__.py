@@ -17,5 +17,4 @@ def build_model(name: str, options: dict, num_classes: int,
   """`options` are the fields of the model's config group, e.g. {'depth': 4, 'width': 128}."""
   if name not in MODELS:
     raise UserError(f'model={name!r} is not a model; choose one of {", ".join(MODELS)}')
-  options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
   return MODELS[name](num_classes=num_classes, axis_name=axis_name, **options)

@@ -106,9 +106,11 @@ def from_config_dict(values) -> TrainConfig:
 
 
 def replace(config, **changes):
-  """`dataclasses.replace` with dotted keys for nested groups: replace(c, **{'mlp.depth': 4})."""
+  """`dataclasses.replace` with dotted keys for nested groups: replace(c, **{'mlp.depth': 4});
+  lists become tuples, as from_config_dict makes them."""
   nested: dict = {}
   for key, value in changes.items():
+    value = tuple(value) if isinstance(value, list) else value
     group, _, name = key.partition('.')
     if name:
       nested.setdefault(group, {})[name] = value

@@ -173,9 +173,8 @@ class Ensemble:
     labels = self.dataset.train_labels if split == 'train' else self.dataset.test_labels
     total, b = None, self.eval_batch
     for start in range(0, len(labels), b):
-      index = np.minimum(np.arange(start, start + b), len(labels) - 1)
-      stats = self._eval_batch(states, self.rates, images[index], labels[index],
-                               np.arange(start, start + b) < len(labels))
+      index, mask = pipeline.padded(np.arange(start, start + b), len(labels))
+      stats = self._eval_batch(states, self.rates, images[index], labels[index], mask)
       total = stats if total is None else metrics.merge(total, stats)
     total = jax.device_get(total)
     return [metrics.summarize(jax.tree.map(lambda x, k=k: x[k], total))
