@@ -91,7 +91,7 @@ def describe(name: str, config) -> str:
             experiment.describe(config)]
   else:
     rows = [(key, type(value).__name__, repr(value), '') for key, value in _leaves(config)]
-  widths = [max(len(row[i]) for row in rows) for i in range(3)]
+  widths = [min(max(len(row[i]) for row in rows), 40) for i in range(3)]  # long values overflow
   return '\n'.join(f'{k:{widths[0]}}  {t:{widths[1]}}  {v:{widths[2]}}  {d}'.rstrip()
                    for k, t, v, d in rows)
 

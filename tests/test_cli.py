@@ -197,3 +197,10 @@ def test_run_help_says_how_to_override_and_where_the_keys_are():
   result = run_cli('run', 'train', '--help')
   assert result.returncode == 0
   assert 'key=value' in result.stdout and 'experiments config NAME' in result.stdout
+
+
+@pytest.mark.parametrize('name', ['autodiff', 'vanishing_gradients', 'dropout', 'throughput'])
+def test_every_experiment_describes_every_key(name, capsys):
+  assert cli.main(['config', name, '--quick']) == 0
+  for line in capsys.readouterr().out.splitlines():
+    assert len(line.split()) > 3, f'{name}: {line.split()[0]} has no description'

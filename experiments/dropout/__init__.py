@@ -16,9 +16,10 @@ import types
 import ml_collections
 
 from experiments import sections
-from research import checks
+from research import checks, typed_config
 from experiments.dropout import (cnn_variants, lstm_variants, mc_dropout, mlp_variants,
                                  stochastic_depth)
+from experiments.dropout import config as config_lib
 from research.data import NAMES as DATASETS
 from research.data import load_dataset
 from research.errors import UserError
@@ -28,37 +29,17 @@ DESCRIPTION = 'dropout and its variants: MLP, CNN, LSTM, stochastic depth, MC dr
 SECTIONS = {'mlp_variants': mlp_variants, 'cnn_variants': cnn_variants,
             'lstm_variants': lstm_variants, 'stochastic_depth': stochastic_depth,
             'mc_dropout': mc_dropout}
+assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
 def get_config() -> ml_collections.ConfigDict:
   """The full preset: Fashion-MNIST subsets on a CPU or GPU; CIFAR-10 for the ResNet (a GPU
-  run: the paper's 500 epochs of ResNet-110)."""
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.seeds = 3                 # members per rate: seeds seed, seed + 1, ...
-  c.sections = tuple(SECTIONS)
-  c.fast_compile = False      # compile with LLVM -O1: about half the compile time on a CPU
-  c.data = 'fashion_mnist'    # for the MLP, LSTM and MC dropout sections
-  c.data_dir = ''
-  c.download = True
-  c.mlp_variants = dict(variants=mlp_variants.VARIANTS, rates=(0.1, 0.3, 0.5),
-                        train_examples=2000, depth=2, width=800, epochs=200, batch_size=100,
-                        learning_rate=1e-3, chunk_epochs=50, vmap_members=0,
-                        time_vmap=True)
-  c.cnn_variants = dict(data='fashion_mnist', data_dir='', variants=cnn_variants.VARIANTS,
-                        rates=(0.1, 0.3), train_examples=5000, channels=(32, 64), dense=(256,),
-                        dropblock_size=3, epochs=50, batch_size=100, learning_rate=1e-3,
-                        chunk_epochs=10, vmap_members=0)
-  c.lstm_variants = dict(variants=lstm_variants.VARIANTS, rates=(0.25, 0.5),
-                         train_examples=5000, hidden=128, layers=1, epochs=40, batch_size=100,
-                         learning_rate=2e-3, chunk_epochs=10,
-                         vmap_members=0)
-  c.stochastic_depth = dict(data='cifar10', data_dir='', depth=110, rates=(0.0, 0.5),
-                            train_examples=0, epochs=500, batch_size=128, learning_rate=0.1,
-                            weight_decay=1e-4, decay_at=(0.5, 0.75), flip=True, translate=4,
-                            chunk_epochs=10, vmap_members=0)
-  c.mc_dropout = dict(variant='standard', rate=0.5, samples=(1, 2, 5, 10, 20, 50, 100))
-  return c.lock()
+  run: the paper's 500 epochs of ResNet-110), as experiments/dropout/config.py sets them."""
+  return typed_config.to_config_dict(config_lib.DropoutConfig())
+
+
+def describe(c: ml_collections.ConfigDict) -> list:
+  return typed_config.describe(typed_config.from_dict(config_lib.DropoutConfig, c))
 
 
 def quick(c: ml_collections.ConfigDict) -> None:

@@ -14,28 +14,23 @@ import pathlib
 import ml_collections
 
 from experiments import sections
-from research import checks
+from research import checks, typed_config
 from experiments.throughput import compile_time, overheads, steps
+from experiments.throughput import config as config_lib
 from experiments.throughput.workloads import WORKLOADS
 
 DESCRIPTION = 'training throughput against PyTorch and the machine; compile and loop costs'
 SECTIONS = {'steps': steps, 'compile': compile_time, 'overheads': overheads}
+assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.seed = 0                   # of the models' initialisation and the data order
-  c.sections = tuple(SECTIONS)
-  c.workloads = tuple(WORKLOADS)
-  c.batch_size = 128
-  c.steps_per_call = 50        # steps per dispatch for the scanned contender
-  c.scan_workloads = ('tiny_mlp', 'mlp_4x512')  # convolutions in a scan are slow on XLA:CPU
-  c.torch = True               # compare with PyTorch where it is installed
-  c.repeats = 7                # alternated timed repeats; the median is reported
-  c.min_repeat_s = 0.5         # each repeat runs at least this long
-  c.matmul_size = 2048         # the float32 matrix multiply that measures the machine
-  c.overheads = dict(workload='mlp_4x512', steps=500, checkpoint_every=250, repeats=5)
-  return c.lock()
+  """The full preset: experiments/throughput/config.py's defaults."""
+  return typed_config.to_config_dict(config_lib.ThroughputConfig())
+
+
+def describe(c: ml_collections.ConfigDict) -> list:
+  return typed_config.describe(typed_config.from_dict(config_lib.ThroughputConfig, c))
 
 
 def quick(c: ml_collections.ConfigDict) -> None:

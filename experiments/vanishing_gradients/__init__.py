@@ -17,9 +17,10 @@ import jax
 import ml_collections
 
 from experiments import sections
-from research import checks
+from research import checks, typed_config
 from experiments.vanishing_gradients import (depth_training, init_profiles, normalisation,
                                              resnet_cifar)
+from experiments.vanishing_gradients import config as config_lib
 from research.data import NAMES as DATASETS
 from research.data import load_dataset
 from research.data.dataset import NORMALIZATIONS
@@ -33,32 +34,17 @@ from research.nn.normalization import NORMS
 DESCRIPTION = 'vanishing gradients with and without residual connections, from init to ResNet'
 SECTIONS = {'init_profiles': init_profiles, 'depth_training': depth_training,
             'normalisation': normalisation, 'resnet_cifar': resnet_cifar}
+assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST for the MLPs, CIFAR-10 with the paper's recipe (a GPU run)."""
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.sections = tuple(SECTIONS)
-  c.data = 'fashion_mnist'
-  c.data_dir = ''
-  c.download = True
-  c.backend = 'shard_map'
-  c.num_devices = 0
-  c.init_profiles = dict(depths=(4, 8, 16, 32, 64), activations=('sigmoid', 'tanh', 'relu'),
-                         inits=('glorot', 'he'), skips=SKIPS, width=128, batch=256)
-  c.depth_training = dict(depths=(8, 16, 32, 64), skips=SKIPS, activation='sigmoid',
-                          weight_init='glorot', width=128, steps=3000, batch_size=128,
-                          learning_rate=1e-3, diagnostics_every=100, log_every=50)
-  c.normalisation = dict(depths=(16, 32, 64), skips=('none', 'residual'),
-                         norms=('batch', 'layer'))
-  c.resnet_cifar = dict(data='cifar10', data_dir='', depths=(20, 56),
-                        blocks=('plain', 'residual'),
-                        steps=64000, batch_size=128, learning_rate=0.1,
-                        boundaries=(32000, 48000), weight_decay=1e-4, flip=True, translate=4,
-                        normalize='pixel_mean', warmup_steps=0, warmup_factor=0.1,
-                        log_every=100, eval_every=4000, checkpoint_every=4000)
-  return c.lock()
+  """The full preset: Fashion-MNIST for the MLPs, CIFAR-10 with the paper's recipe (a GPU run),
+  as experiments/vanishing_gradients/config.py sets them."""
+  return typed_config.to_config_dict(config_lib.VanishingGradientsConfig())
+
+
+def describe(c: ml_collections.ConfigDict) -> list:
+  return typed_config.describe(typed_config.from_dict(config_lib.VanishingGradientsConfig, c))
 
 
 def quick(c: ml_collections.ConfigDict) -> None:

@@ -1,20 +1,16 @@
 """The typed description of a training run: every option's one home.
 
 Each option is a field of a frozen dataclass with its default and a comment that says what it
-is (`describe` reads those comments, for `python -m experiments config`). A model's options are
-the model's own fields (research/models), so a new option is one edit there. The command line
-works on `to_config_dict`'s view and comes back through `from_config_dict`; `validate` is the
-one place that checks a config before anything runs.
+is (research/typed_config.py reads those comments, for `python -m experiments config`). A
+model's options are the model's own fields (research/models), so a new option is one edit
+there. The command line works on `to_config_dict`'s view and comes back through
+`from_config_dict`; `validate` is the one place that checks a config before anything runs.
 """
 import dataclasses
-import functools
-import inspect
-import io
-import tokenize
 
 import ml_collections
 
-from research import checks, losses, optim
+from research import checks, losses, optim, typed_config
 from research.data.augment import AugmentConfig
 from research.losses import LossConfig
 from research.optim import OptimConfig
@@ -30,7 +26,7 @@ def _options_of(model_class) -> type:
   fields = [(f.name, f.type, dataclasses.field(default=f.default))
             for f in dataclasses.fields(model_class) if f.name not in _SUPPLIED]
   options = dataclasses.make_dataclass(f'{model_class.__name__}Options', fields, frozen=True)
-  options.described_by = model_class  # whose source holds the comments
+  options.described_by = model_class  # whose source holds the comments (typed_config)
   return options
 
 
@@ -71,93 +67,23 @@ class TrainConfig:
 
 
 def to_dict(config) -> dict:
-  """Plain nested dicts (tuples kept), the form configs are compared and stored in."""
-  return dataclasses.asdict(config)
+  return typed_config.to_dict(config)
 
 
 def to_config_dict(config: TrainConfig) -> ml_collections.ConfigDict:
-  """The command line's view: a locked ConfigDict with the same keys, types and values."""
-  return ml_collections.ConfigDict(to_dict(config)).lock()
-
-
-def _build(cls, values: dict):
-  hints = {f.name: f.type for f in dataclasses.fields(cls)}
-  kwargs = {}
-  for f in dataclasses.fields(cls):
-    if f.name not in values:
-      continue
-    value = values[f.name]
-    if dataclasses.is_dataclass(hints[f.name]):
-      value = _build(hints[f.name], value)
-    elif isinstance(value, list):
-      value = tuple(value)
-    kwargs[f.name] = value
-  unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-  if unknown:
-    raise UserError(f'unknown config key {unknown[0]!r}')
-  return cls(**kwargs)
+  return typed_config.to_config_dict(config)
 
 
 def from_config_dict(values) -> TrainConfig:
   """A TrainConfig from a ConfigDict or a plain dict (config.json); lists become tuples."""
-  if isinstance(values, ml_collections.ConfigDict):
-    values = values.to_dict()
-  return _build(TrainConfig, values)
+  return typed_config.from_dict(TrainConfig, values)
 
 
-def replace(config, **changes):
-  """`dataclasses.replace` with dotted keys for nested groups: replace(c, **{'mlp.depth': 4});
-  lists become tuples, as from_config_dict makes them."""
-  nested: dict = {}
-  for key, value in changes.items():
-    value = tuple(value) if isinstance(value, list) else value
-    group, _, name = key.partition('.')
-    if name:
-      nested.setdefault(group, {})[name] = value
-    else:
-      nested[group] = value
-  return dataclasses.replace(config, **{
-      group: dataclasses.replace(getattr(config, group), **value) if isinstance(value, dict)
-      else value for group, value in nested.items()})
+replace = typed_config.replace
 
 
-@functools.cache
-def _comments(cls) -> dict[str, str]:
-  """{field: its comment}: the comment at the end of the field's line, else the comment lines
-  just above it."""
-  source = inspect.getsource(getattr(cls, 'described_by', cls))
-  names = {f.name for f in dataclasses.fields(cls)}
-  comments, above, line_field = {}, [], {}
-  for token in tokenize.generate_tokens(io.StringIO(source).readline):
-    if token.type == tokenize.COMMENT:
-      text = token.string.lstrip('#').strip()
-      owner = line_field.get(token.start[0])
-      if owner:
-        comments[owner] = text
-      else:
-        above.append(text)
-    elif token.type == tokenize.NAME and token.start[1] == 2 and token.string in names \
-        and token.start[0] not in line_field:
-      line_field[token.start[0]] = token.string
-      if above:
-        comments[token.string] = ' '.join(above)
-      above = []
-    elif token.type == tokenize.NEWLINE and token.start[0] not in line_field:
-      above = []
-  return comments
-
-
-def describe(config=TrainConfig(), prefix: str = '') -> list[tuple[str, str, object, str]]:
-  """(dotted key, type name, value, description) for every leaf of `config`."""
-  rows = []
-  comments = _comments(type(config))
-  for f in dataclasses.fields(config):
-    value = getattr(config, f.name)
-    if dataclasses.is_dataclass(value):
-      rows += describe(value, f'{prefix}{f.name}.')
-    else:
-      rows.append((f'{prefix}{f.name}', type(value).__name__, value, comments.get(f.name, '')))
-  return rows
+def describe(config: TrainConfig = TrainConfig()) -> list[tuple[str, str, object, str]]:
+  return typed_config.describe(config)
 
 
 def validate(c: TrainConfig) -> None:
