@@ -125,7 +125,7 @@ def make_diagnostics_probe(config, dataset: Dataset):
 def evaluate(backend: parallel.Backend, state, source, num_examples: int, global_batch: int):
   total = None
   for start in range(0, num_examples, global_batch):
-    stats = backend.get(backend.eval_step(state, *source.eval(start)))
+    stats = jax.device_get(backend.get(backend.eval_step(state, *source.eval(start))))
     total = stats if total is None else metrics.merge(total, stats)
   return metrics.summarize(total)
 
