@@ -43,11 +43,18 @@ def _two_processes(workdir, run=RUN):
   """The run as launch/local.sh --processes 2 starts it: two processes on loopback."""
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
          'PORT': str(_free_port()), 'PYTHON': sys.executable}
-  done = subprocess.run(['launch/local.sh', '--processes', '2', 'train', '--workdir',
-                         str(workdir), *run], cwd=REPO, env=env, capture_output=True,
-                        text=True, timeout=300)
-  assert done.returncode == 0, done.stderr[-3000:]
-  return done.stdout
+  # Its own process group, so that a timeout ends the launcher's training processes too.
+  launcher = subprocess.Popen(['launch/local.sh', '--processes', '2', 'train', '--workdir',
+                               str(workdir), *run], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+  try:
+    out, err = launcher.communicate(timeout=300)
+  except subprocess.TimeoutExpired:
+    os.killpg(launcher.pid, signal.SIGKILL)
+    out, err = launcher.communicate()
+    raise AssertionError(f'the two processes did not finish in 300 s: {err[-3000:]}') from None
+  assert launcher.returncode == 0, err[-3000:]
+  return out
 
 
 def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
