@@ -1,6 +1,5 @@
 """A sweep's summary: per point, the metric over seeds (mean, std, 95% interval) as a table
 (summary.md), the same numbers as JSON (summary.json) and one plot (summary.png)."""
-import json
 import math
 import pathlib
 

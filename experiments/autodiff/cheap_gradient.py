@@ -7,7 +7,6 @@ forward pass is one matrix product and the backward pass two (input and weight g
 3 is what an MLP should show.
 """
 import jax
-import jax.numpy as jnp
 import optax
 
 from experiments.autodiff import random_params

@@ -7,7 +7,6 @@ pass and so stores it too.
 """
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from experiments.autodiff import random_params
