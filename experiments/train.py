@@ -10,7 +10,7 @@ import ml_collections
 from research import report
 from research.data import load_dataset
 from research.train import config as config_lib
-from research.train import distributed, loop, metrics_log
+from research.train import distributed, driver, loop, metrics_log
 
 
 DESCRIPTION = 'train any model on any dataset with any optimizer (the generic experiment)'
@@ -75,7 +75,7 @@ After {config.steps} steps the test accuracy is {t['accuracy']:.2%} (log loss
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
   config = config_lib.from_config_dict(config)
   dataset = load_dataset(config.data, config.data_dir, config.download)
-  timing = loop.Timing()
+  timing = driver.Timing()
   results = loop.train_and_evaluate(config, workdir, dataset, manifest, timing)
   # When the first step ran and the loop's steady time: what the throughput experiment reads.
   results['timing'] = timing.results(results['steps_run'])

@@ -49,7 +49,7 @@ def test_a_member_is_the_train_run_with_its_seed_and_rate(digits, tmp_path):
   # (vmap and scan may order the arithmetic differently from the train loop).
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
                params_of(states, 1), jax.tree.map(np.asarray, restored.params))
-  test = group.evaluate(states, 'test')[1]
+  test = group.split_metrics(states, 'test')[1]
   assert test['log_loss'] == pytest.approx(run['test']['log_loss'], rel=1e-4)
 
 
@@ -60,7 +60,7 @@ def test_vmapped_and_one_at_a_time_give_the_same_members(digits):
     group = ensemble.Ensemble(dataclasses.replace(CFG, vmap_members=vmap_members), digits,
                               seeds, rates)
     states, _, _ = group.init()
-    results.append(group.evaluate(group._train_epochs(states, group.seeds, group.rates,
+    results.append(group.split_metrics(group._train_epochs(states, group.seeds, group.rates,
                                                       _train_data(group), 0, 1)[0], 'test'))
   for other in results[1:]:
     for a, b in zip(results[0], other):
@@ -89,16 +89,16 @@ def test_a_preempted_ensemble_saves_and_resumes_bit_identically(digits, tmp_path
   seeds, rates = [0, 1], [0.0, 0.3]
   whole = ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'whole', {'a': 1}, {})
 
-  save = checkpoint.Checkpointer.save
+  call = ensemble.Ensemble.call
 
-  def save_then_sigterm(self, *args):  # the scheduler preempts the job after the first chunk
-    save(self, *args)
+  def call_then_sigterm(self, *args):  # the scheduler preempts the job in the first chunk
     os.kill(os.getpid(), signal.SIGTERM)
+    return call(self, *args)
 
-  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_then_sigterm)
+  monkeypatch.setattr(ensemble.Ensemble, 'call', call_then_sigterm)
   with pytest.raises(preemption.Preempted, match='after step 44'):
     ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'cut', {'a': 1}, {})
-  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save)
+  monkeypatch.setattr(ensemble.Ensemble, 'call', call)
   assert (tmp_path / 'cut' / 'checkpoints').exists()
   resumed = ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'cut', {'a': 1}, {})
   for k in range(2):

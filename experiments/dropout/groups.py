@@ -99,7 +99,7 @@ def train_group(name: str, cfg: ensemble.EnsembleConfig, dataset: Dataset, rates
   states = group.train(run_dir, config, context.manifest, desc=name)
   if saved.exists():
     return {**json.loads(saved.read_text()), 'states': states, 'ensemble': group}
-  train, test = group.evaluate(states, 'train'), group.evaluate(states, 'test')
+  train, test = group.split_metrics(states, 'train'), group.split_metrics(states, 'test')
   results = {
       'name': name, 'train_examples': len(dataset.train_labels),
       'steps': group.total_steps, 'seconds': time.perf_counter() - start,

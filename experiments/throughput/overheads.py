@@ -13,7 +13,7 @@ import time
 from experiments.throughput import ours
 from experiments.throughput.workloads import WORKLOADS
 from research import report
-from research.train import loop
+from research.train import driver, loop
 from research.train import config as config_lib
 
 TITLE = 'What the training loop costs beyond its steps'
@@ -22,7 +22,7 @@ TITLE = 'What the training loop costs beyond its steps'
 def _loop_step_s(config, dataset, workdir: pathlib.Path) -> float:
   shutil.rmtree(workdir, ignore_errors=True)
   workdir.mkdir(parents=True)
-  timing = loop.Timing()
+  timing = driver.Timing()
   results = loop.train_and_evaluate(config, workdir, dataset, {}, timing)
   steady = timing.results(results['steps_run'])
   return steady['steady_s'] / steady['steady_steps']

@@ -10,27 +10,23 @@ epochs is one call, and a checkpoint (Orbax, every member at once) follows each 
 interrupted ensemble resumes exactly. Members are spread over the local devices when their
 number divides evenly (they never communicate); otherwise all live on the first device.
 """
-import contextlib
 import dataclasses
-import json
+import functools
 import pathlib
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from research import losses, metrics, optim, rng
 from research.data import augment as augment_lib
 from research.data import pipeline
 from research.data.dataset import Dataset
-from research.errors import NonFiniteError, UserError
+from research.errors import UserError
 from research.models import build_model
-from research.train import checkpoint, preemption, state as state_lib, step as step_lib
-from research.train.metrics_log import MetricsLog
+from research.train import driver, state as state_lib, step as step_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +70,7 @@ class Ensemble:
     self.seeds = jax.device_put(np.asarray(seeds, np.int32), self.members)
     self.rates = jax.device_put(np.asarray(rates, np.float32), self.members)
     self.timing = {'compile_s': 0.0, 'run_s': 0.0}  # of the training program, in train()
+    self._compiled = {}  # epochs per call -> the compiled training program
     self._build_programs(mesh)
     self.eval_batch = min(cfg.eval_batch_size,
                           max(len(dataset.train_labels), len(dataset.test_labels)))
@@ -120,8 +117,7 @@ class Ensemble:
   def timed_fit(self) -> dict:
     """All epochs in one call, without checkpoints or logs: seconds to compile, to run."""
     states, seeds, rates = self.init()
-    data = jax.device_put(pipeline.split_arrays(self.dataset, 'train'), self.replicated)
-    args = (states, seeds, rates, data, jnp.int32(0))
+    args = (states, seeds, rates, self._train_data, jnp.int32(0))
     start = time.perf_counter()
     compiled = self._train_epochs.lower(*args, self.cfg.epochs).compile()
     middle = time.perf_counter()
@@ -166,7 +162,7 @@ class Ensemble:
     loss_B = losses.per_example_loss(self.cfg.loss, logits, labels_B)
     return metrics.classification_stats(logits, labels_B, loss_B, mask_B)
 
-  def evaluate(self, states, split: str) -> list[dict]:
+  def split_metrics(self, states, split: str) -> list[dict]:
     """Each member's test-mode metrics on a whole split, in batches of one shape (padded and
     masked), so that both splits share one compiled program."""
     images = self.dataset.train_images if split == 'train' else self.dataset.test_images
@@ -186,70 +182,69 @@ class Ensemble:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.members),
                         shapes)
 
+  # The driver's program (research/train/driver.Program): a call is a chunk of epochs.
+
+  @functools.cached_property
+  def schedule(self) -> driver.Schedule:
+    chunk = (self.cfg.chunk_epochs or self.cfg.epochs) * self.per_epoch
+    return driver.Schedule(total_steps=self.total_steps, log_every=chunk, eval_every=chunk,
+                           checkpoint_every=chunk)
+
+  @functools.cached_property
+  def _train_data(self):
+    return jax.device_put(pipeline.split_arrays(self.dataset, 'train'), self.replicated)
+
+  def initial_state(self):
+    return self.init()[0]
+
+  def restore_target(self):
+    return self.abstract_states()
+
+  def from_checkpoint(self, restored):
+    return restored  # restored with the members' sharding already
+
+  def to_checkpoint(self, states):
+    return states
+
+  def call(self, states, step: int):
+    """The chunk of epochs from `step`'s epoch (shorter at the end), compiled once per length;
+    its compile and run seconds add to self.timing."""
+    done = step // self.per_epoch
+    count = min(self.cfg.chunk_epochs or self.cfg.epochs, self.cfg.epochs - done)
+    args = (states, self.seeds, self.rates, self._train_data, jnp.int32(done))
+    if count not in self._compiled:
+      start = time.perf_counter()
+      self._compiled[count] = self._train_epochs.lower(*args, count).compile()
+      self.timing['compile_s'] += time.perf_counter() - start
+    start = time.perf_counter()
+    states, history = jax.block_until_ready(self._compiled[count](*args))
+    self.timing['run_s'] += time.perf_counter() - start
+    return states, history, count * self.per_epoch
+
+  def records(self, last_step: int, history, steps: int) -> driver.Records:
+    """One record per epoch: its mean train metrics, one value per member (`loss/3`)."""
+    first = last_step - steps
+    return [(first + (e + 1) * self.per_epoch,
+             {f'{name}/{k}': float(v[k, e]) for name, v in history.items()
+              for k in range(len(self.seeds))})
+            for e in range(steps // self.per_epoch)]
+
+  def evaluate(self, states) -> dict:
+    """Every member's test accuracy and loss (`accuracy/3`)."""
+    return {f'{name}/{k}': t[name] for k, t in enumerate(self.split_metrics(states, 'test'))
+            for name in ('accuracy', 'loss')}
+
+  def probe(self, states, step: int) -> dict:
+    raise NotImplementedError('ensembles have no diagnostics probe (schedule.probe_every=0)')
+
   def train(self, workdir: pathlib.Path, config_dict: dict, manifest: dict, desc: str = ''):
     """Trains every member to `epochs` (resuming from workdir's checkpoint); returns states.
 
-    metrics.jsonl gets per-epoch train loss and accuracy and, after every chunk, test
-    accuracy and loss, one value per member (`loss/3` is member 3's).
+    metrics.jsonl gets per-epoch train metrics and, after every chunk, test accuracy and
+    loss, one value per member (`loss/3` is member 3's).
     """
-    cfg = self.cfg
-    chunk = cfg.chunk_epochs or cfg.epochs
-    config_dict = json.loads(json.dumps(config_dict))
-    ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=2)
-    done = 0
-    if ckpt.latest_step() is None:
-      states, _, _ = self.init()
-    else:
-      step, states, saved_config, _ = ckpt.restore_newest_intact(self.abstract_states())
-      if checkpoint.changed_keys(saved_config, config_dict):
-        raise UserError(f'{workdir} holds an ensemble with a different config; use a new '
-                        '--workdir')
-      done = step // self.per_epoch
-    data = jax.device_put(pipeline.split_arrays(self.dataset, 'train'), self.replicated)
-    log = MetricsLog(workdir, done * self.per_epoch)
-    bar = tqdm.tqdm(total=cfg.epochs, initial=done, desc=desc or cfg.model, unit='epoch',
-                    disable=None, file=sys.stderr)
-    compiled, stack = {}, contextlib.ExitStack()
-    try:
-      stop_requested = stack.enter_context(preemption.sigterm_flag())
-      while done < cfg.epochs:
-        count = min(chunk, cfg.epochs - done)
-        args = (states, self.seeds, self.rates, data, jnp.int32(done))
-        if count not in compiled:
-          start = time.perf_counter()
-          compiled[count] = self._train_epochs.lower(*args, count).compile()
-          self.timing['compile_s'] += time.perf_counter() - start
-        start = time.perf_counter()
-        states, history = compiled[count](*args)
-        history = jax.device_get(history)
-        self.timing['run_s'] += time.perf_counter() - start
-        for e in range(count):
-          values = {f'{name}/{k}': float(v[k, e]) for name, v in history.items()
-                    for k in range(len(self.seeds))}
-          _check_finite(values, (done + e + 1) * self.per_epoch)
-          log.write((done + e + 1) * self.per_epoch, 'train', values)
-        done += count
-        tests = self.evaluate(states, 'test')
-        log.write(done * self.per_epoch, 'test',
-                  {f'{name}/{k}': t[name] for k, t in enumerate(tests)
-                   for name in ('accuracy', 'loss')})
-        log.flush()
-        ckpt.save(done * self.per_epoch, states, config_dict, manifest)
-        bar.update(count)
-        if stop_requested() and done < cfg.epochs:
-          raise preemption.Preempted(done * self.per_epoch)  # once `finally` has saved
-      bar.close()
-    finally:
-      ckpt.close()
-      log.close()
-      stack.close()
-    return states
-
-
-def _check_finite(values: dict, step: int) -> None:
-  for name, value in values.items():
-    if not np.isfinite(value):
-      raise NonFiniteError(step, 'loss' if name.startswith('loss') else 'gradients')
+    return driver.drive(self, workdir, config_dict, manifest, keep=2,
+                        desc=desc or self.cfg.model).state
 
 
 def member(states, k: int):

@@ -1,31 +1,24 @@
-"""The training loop: build, restore or initialise, step, log, evaluate, checkpoint.
-
-Host work is kept off the hot path: step metrics stay on the device and are fetched together
-every `log_every` steps, and always before a checkpoint, so a checkpoint is written only after
-every step before it has been seen to be finite. That is the NaN guard: a non-finite loss or
-gradient norm stops the run naming the first bad step, and the last checkpoint on disk is good.
+"""A single training run: its model, optimizer, parallel backend and inputs built from a
+TrainConfig, as the program that research/train/driver.py trains and evaluates.
 """
 import dataclasses
-import json
+import functools
 import math
 import pathlib
-import sys
 import time
 from typing import Callable
 
 import jax
 import numpy as np
-import tqdm
 
 from research import diagnostics, metrics, optim, rng
 from research.data import pipeline
 from research.data.dataset import Dataset, with_normalization
-from research.errors import NonFiniteError, UserError
+from research.errors import UserError
 from research.models import build_model
-from research.train import checkpoint, distributed, inputs, parallel, preemption
+from research.train import checkpoint, driver, inputs, parallel
 from research.train import config as config_lib
 from research.train import state as state_lib, step as step_lib
-from research.train.metrics_log import MetricsLog
 
 AXIS = 'batch'
 
@@ -130,211 +123,98 @@ def evaluate(backend: parallel.Backend, state, source, num_examples: int, global
   return metrics.summarize(total)
 
 
-def _write_train(log: MetricsLog, bar, records: list) -> list:
-  """Logs train records and advances the progress bar; returns the empty list left over."""
-  for s, values in records:
-    log.write(s, 'train', values)
-  bar.update(len(records))
-  bar.set_postfix(loss=f'{records[-1][1]["loss"]:.4f}')
-  return []
-
-
-def _records(pending: list) -> list[tuple[int, dict]]:
-  """(step, {name: float}) for every step in `pending`, fetched from the devices. A call's
-  metrics are stacked on their last axis (after pmap's device axis); a single step's are not."""
-  records = []
-  for last, metrics_, steps in pending:
-    for j in range(max(steps, 1)):
-      values = {k: float(np.asarray(v)[..., j].ravel()[0] if steps else np.ravel(v)[0])
-                for k, v in metrics_.items()}
-      records.append((last - max(steps, 1) + 1 + j, values))
-  return records
-
-
-def _check_finite(records: list[tuple[int, dict]]) -> None:
-  for step, values in records:
-    for name in ('loss', 'grad_norm'):
-      if not math.isfinite(values[name]):
-        raise NonFiniteError(step, 'loss' if name == 'loss' else 'gradients')
-
-
-def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest: dict):
-  step, restored, saved_config, saved_manifest = ckpt.restore_newest_intact(target)
-  changed = checkpoint.changed_keys(saved_config, config_dict)
-  if changed:
-    raise UserError(f'the checkpoint at step {step} was written with a different config '
-                    f'(differs in: {", ".join(changed)}); use a new --workdir')
-  if saved_manifest.get('git_commit') != manifest.get('git_commit') or \
-     saved_manifest.get('git_dirty') or manifest.get('git_dirty'):
-    print(f'WARNING: resuming step {step} written by code {saved_manifest.get("git_commit")} '
-          f'(dirty={saved_manifest.get("git_dirty")}) with code {manifest.get("git_commit")} '
-          f'(dirty={manifest.get("git_dirty")}): bit-exact resume is only promised for '
-          'identical, committed code', file=sys.stderr)
-  return step, restored
+def _records(last_step: int, call_metrics, steps: int) -> driver.Records:
+  """A call's fetched metrics as per-step records: a call of several steps stacks them on the
+  last axis (after pmap's device axis); a single step's are not stacked."""
+  stacked = steps > 1
+  return [(last_step - steps + 1 + j,
+           {k: float(np.asarray(v)[..., j].ravel()[0] if stacked else np.ravel(v)[0])
+            for k, v in call_metrics.items()})
+          for j in range(steps)]
 
 
 @dataclasses.dataclass
-class _Run:
-  """What one training run holds while it works."""
+class SingleRun:
+  """One training run as the driver's program (research/train/driver.Program)."""
   config: config_lib.TrainConfig
   backend: parallel.Backend
   source: inputs.ResidentInputs | inputs.HostBatchInputs
-  ckpt: checkpoint.Checkpointer
-  log: MetricsLog
-  probe: Callable | None
-  config_dict: dict           # the config as stored with each checkpoint
-  manifest: dict
-  start: int                  # the step this invocation starts from (0, or the restored one)
-  host_batches: bool
+  host_state: state_lib.TrainState   # at step 0
+  probe_fn: Callable | None
+  schedule: driver.Schedule
   num_test: int
+
+  def initial_state(self):
+    return self.backend.put(self.host_state)
+
+  def restore_target(self):
+    return checkpoint.abstract(self.host_state)
+
+  def from_checkpoint(self, restored):
+    return self.backend.put(restored)
+
+  def to_checkpoint(self, state):
+    return self.backend.get(state)
+
+  @functools.cached_property
+  def per_call(self) -> int:
+    return steps_per_call(self.config) if self.backend.train_steps else 1
+
+  def call(self, state, step: int):
+    """Whole calls of `per_call` steps at its multiples; the tail (steps not a multiple) one
+    step per call."""
+    k = self.per_call
+    if k > 1 and step % k == 0 and step + k <= self.config.steps:
+      state, call_metrics = self.backend.train_steps(state, *self.source.steps(step, k))
+      return state, call_metrics, k
+    state, call_metrics = self.backend.train_step(state, *self.source.train(step))
+    return state, call_metrics, 1
+
+  records = staticmethod(_records)
 
   def evaluate(self, state) -> dict:
     return evaluate(self.backend, state, self.source, self.num_test,
                     self.config.eval_batch_size)
 
-
-@dataclasses.dataclass
-class Timing:
-  """The loop's timing hook: when the first call (its compile included) ended, and when the
-  last step did. What the throughput experiment reads, kept out of the run's results."""
-  began: float = 0.0
-  first_call_done: float | None = None
-  first_call_steps: int = 0
-  loop_done: float = 0.0
-
-  def results(self, steps_after_start: int) -> dict:
-    if self.first_call_done is None:
-      return {'steady_s': 0.0, 'steady_steps': 0, 'first_step_unix': None}
-    return {'steady_s': self.loop_done - self.first_call_done,
-            'steady_steps': steps_after_start - self.first_call_steps,
-            'first_step_unix': time.time() - (time.perf_counter() - self.first_call_done)}
+  def probe(self, state, step: int) -> dict:
+    return self.probe_fn(self.backend.get(state), step)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Events:
-  """What the loop does after the call that ended at a step."""
-  log: bool
-  checkpoint: bool
-  evaluate: bool
-  probe: bool
-  preempted: bool
-
-
-def _events(run: _Run, done: int, stop_requested) -> _Events:
-  c = run.config
-  is_last, is_log = done == c.steps, done % c.log_every == 0
-  if run.host_batches:  # processes stop together: at log steps they agree on SIGTERM
-    preempted = is_log and not is_last and distributed.any_process(stop_requested())
-  else:
-    preempted = stop_requested() and not is_last
-  return _Events(log=is_log, preempted=preempted,
-                 checkpoint=done % c.checkpoint_every == 0 or is_last or preempted,
-                 evaluate=done % c.eval_every == 0 and not is_last,
-                 probe=bool(run.probe) and done % c.diagnostics_every == 0)
-
-
-def _open(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict):
-  """(the run, its state on the devices): built, and restored where the workdir has a
-  checkpoint."""
+def open_run(config, dataset: Dataset) -> SingleRun:
+  """The single run that `config` describes on `dataset` (normalised already), built."""
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
   _divisible('eval_batch_size', config.eval_batch_size, len(devices))
   host_batches = jax.process_count() > 1
   backend, host_state = build_backend(config, dataset, devices, host_batches)
-  state = backend.put(host_state)
-  config_dict = json.loads(json.dumps(config_lib.to_dict(config)))  # as stored: lists
-  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=config.keep_checkpoints)
-  start = 0
-  if ckpt.latest_step() is not None:
-    start, restored = _restore(ckpt, checkpoint.abstract(backend.get(state)), config_dict,
-                               manifest)
-    state = backend.put(restored)
-  run = _Run(config=config, backend=backend,
-             source=make_inputs(config, dataset, backend, host_batches), ckpt=ckpt,
-             log=MetricsLog(workdir, start, enabled=distributed.is_main()),
-             probe=make_diagnostics_probe(config, dataset) if config.diagnostics_every else None,
-             config_dict=config_dict, manifest=manifest, start=start,
-             host_batches=host_batches, num_test=len(dataset.test_labels))
-  return run, state
-
-
-def _dispatch(run: _Run, state, step: int, per_call: int):
-  """(state, metrics, steps taken): whole calls at multiples of `per_call`, the tail (steps not
-  a multiple) one by one."""
-  if per_call > 1 and step % per_call == 0 and step + per_call <= run.config.steps:
-    state, step_metrics = run.backend.train_steps(state, *run.source.steps(step, per_call))
-    return state, step_metrics, per_call
-  state, step_metrics = run.backend.train_step(state, *run.source.train(step))
-  return state, step_metrics, 0
-
-
-def _train(run: _Run, state, bar, stop_requested, timing: Timing):
-  """Steps to config.steps with every log, NaN check, evaluation, probe and checkpoint on its
-  step; raises Preempted (after the checkpoint) when SIGTERM came."""
-  pending = []  # (last step, metrics over the steps up to it, how many steps) not yet read
-  unwritten = []  # (step, values) read and checked, to be logged after the next dispatch
-  per_call = steps_per_call(run.config) if run.backend.train_steps else 1
-  step = run.start
-  while step < run.config.steps:
-    state, step_metrics, stacked = _dispatch(run, state, step, per_call)
-    step += max(stacked, 1)
-    pending.append((step, step_metrics, stacked))
-    if unwritten:  # the device is busy with the call just dispatched: log meanwhile
-      unwritten = _write_train(run.log, bar, unwritten)
-    if timing.first_call_done is None:  # one sync, for the timings: compile ends here
-      jax.block_until_ready(step_metrics)
-      timing.first_call_done, timing.first_call_steps = time.perf_counter(), step - run.start
-    events = _events(run, step, stop_requested)
-    if events.log or events.checkpoint:
-      unwritten, pending = _records(jax.device_get(pending)), []
-      _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
-    if unwritten and (events.checkpoint or events.evaluate or events.probe):
-      unwritten = _write_train(run.log, bar, unwritten)  # keep the log in step order
-    if events.evaluate:
-      run.log.write(step, 'test', run.evaluate(state))
-    if events.probe:
-      run.log.write(step, 'diagnostics', run.probe(run.backend.get(state), step))
-    if events.checkpoint:
-      run.log.flush()
-      run.ckpt.save(step, run.backend.get(state), run.config_dict, run.manifest)
-    if events.preempted:
-      raise preemption.Preempted(step)  # after the caller has waited for the write
-  return state
+  schedule = driver.Schedule(
+      total_steps=config.steps, log_every=config.log_every, eval_every=config.eval_every,
+      checkpoint_every=config.checkpoint_every, probe_every=config.diagnostics_every,
+      processes_agree=host_batches)
+  return SingleRun(
+      config=config, backend=backend, source=make_inputs(config, dataset, backend, host_batches),
+      host_state=host_state,
+      probe_fn=make_diagnostics_probe(config, dataset) if config.diagnostics_every else None,
+      schedule=schedule, num_test=len(dataset.test_labels))
 
 
 def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict,
-                       timing: Timing | None = None) -> dict:
+                       timing: driver.Timing | None = None) -> dict:
   """Trains to `config.steps` (resuming from the workdir's latest checkpoint) and evaluates.
 
-  With several processes every process runs this; process 0 alone logs and shows progress,
-  all of them take part in every step, evaluation and checkpoint. `timing`, if given, is
-  filled in (research/train/loop.Timing).
+  With several processes every process runs this (research/train/driver.drive). `timing`,
+  if given, is filled in.
   """
-  timing = timing or Timing()
-  timing.began = time.perf_counter()
-  run, state = _open(config, workdir, with_normalization(dataset, config.normalize), manifest)
-  if run.probe and run.start == 0:
-    run.log.write(0, 'diagnostics', run.probe(run.backend.get(state), 0))
-  # The SIGTERM handler stays ours until the checkpoint in flight is written.
-  with preemption.sigterm_flag() as stop_requested:
-    try:
-      bar = tqdm.tqdm(total=config.steps, initial=run.start, desc=config.model, unit='step',
-                      disable=None if distributed.is_main() else True, file=sys.stderr)
-      state = _train(run, state, bar, stop_requested, timing)
-      bar.close()
-      timing.loop_done = time.perf_counter()
-      test = run.evaluate(state)
-      if run.start < config.steps:  # a finished run started again only re-reports
-        run.log.write(config.steps, 'test', test)
-    finally:
-      run.ckpt.close()
-      run.log.close()
-  final_state = run.backend.get(state)
+  timing = timing or driver.Timing()
+  run = open_run(config, with_normalization(dataset, config.normalize))
+  trained = driver.drive(run, workdir, config_lib.to_dict(config), manifest,
+                         keep=config.keep_checkpoints, desc=config.model, timing=timing)
+  final_state = run.backend.get(trained.state)
   return {
-      'final_step': config.steps, 'test': test,
+      'final_step': config.steps, 'test': trained.test,
       'state_fingerprint': state_lib.fingerprint(final_state),
       'num_params': state_lib.count_params(final_state.params),
       'devices': len(run.backend.devices),
       'train_time_s': time.perf_counter() - timing.began,
-      'steps_run': config.steps - run.start, 'resumed_from_step': run.start,
+      'steps_run': config.steps - trained.start, 'resumed_from_step': trained.start,
   }

@@ -1,0 +1,238 @@
+"""The one training loop: restore or initialise, call, log, check, evaluate, probe, checkpoint,
+and stop cleanly on SIGTERM, for every kind of program.
+
+A program (`Program`) is what gets trained: a single run (research/train/loop.py) or a
+vmapped ensemble of runs (research/train/ensemble.py). It says how one call advances the state
+and how to read that call's metrics; resume, logging, the progress bar, preemption, the NaN
+guard and the final evaluation live here, once.
+
+Host work is kept off the hot path: metrics stay on the device and are fetched together at
+log and checkpoint steps, so a checkpoint is written only after every step before it has been
+seen to be finite. That is the NaN guard: a non-finite loss or gradient norm stops the run
+naming the first bad step, and the last checkpoint on disk is good.
+"""
+import dataclasses
+import json
+import math
+import pathlib
+import sys
+import time
+from typing import Any, Callable, Protocol
+
+import jax
+import tqdm
+
+from research.errors import NonFiniteError, UserError
+from research.train import checkpoint, distributed, preemption
+from research.train.metrics_log import MetricsLog
+
+Records = list[tuple[int, dict]]  # (step, {name: float}) in step order
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """When the loop stops between calls, in steps. Calls must end on every such step."""
+  total_steps: int
+  log_every: int               # fetch, check and log the train metrics
+  eval_every: int              # evaluate; the final evaluation always runs, after the loop
+  checkpoint_every: int        # also at the last step and on preemption
+  probe_every: int = 0         # the program's diagnostics probe; 0 = never
+  processes_agree: bool = False  # several processes: they stop together, at log steps
+
+
+class Program(Protocol):
+  schedule: Schedule
+
+  def initial_state(self) -> Any:
+    """The state at step 0, on the devices."""
+
+  def restore_target(self) -> Any:
+    """Shapes, dtypes and shardings of a checkpointed state (checkpoint.abstract)."""
+
+  def from_checkpoint(self, restored) -> Any:
+    """A restored state, placed as `call` expects it."""
+
+  def to_checkpoint(self, state) -> Any:
+    """What is saved of a state (one copy of replicated arrays)."""
+
+  def call(self, state, step: int) -> tuple[Any, Any, int]:
+    """(state, metrics left on the device, steps taken) from `step`; stays within the
+    schedule's stops."""
+
+  def records(self, last_step: int, metrics, steps: int) -> Records:
+    """The call's fetched metrics as per-step (or per-epoch) records ending at last_step."""
+
+  def evaluate(self, state) -> dict:
+    """Test metrics: logged at eval steps and returned at the end."""
+
+  def probe(self, state, step: int) -> dict:
+    """Diagnostics, when schedule.probe_every is set."""
+
+
+@dataclasses.dataclass
+class Timing:
+  """The loop's timing hook: when the first call (its compile included) ended, and when the
+  last step did. What the throughput experiment reads, kept out of the run's results."""
+  began: float = 0.0
+  first_call_done: float | None = None
+  first_call_steps: int = 0
+  loop_done: float = 0.0
+
+  def results(self, steps_after_start: int) -> dict:
+    if self.first_call_done is None:
+      return {'steady_s': 0.0, 'steady_steps': 0, 'first_step_unix': None}
+    return {'steady_s': self.loop_done - self.first_call_done,
+            'steady_steps': steps_after_start - self.first_call_steps,
+            'first_step_unix': time.time() - (time.perf_counter() - self.first_call_done)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+  state: Any
+  test: dict              # the final evaluation
+  start: int              # the step this invocation started from (0, or the restored one)
+
+
+@dataclasses.dataclass
+class _Session:
+  """What one invocation of `drive` holds while it works."""
+  program: Program
+  ckpt: checkpoint.Checkpointer
+  log: MetricsLog
+  bar: Any
+  config_dict: dict           # as stored with each checkpoint
+  manifest: dict
+  timing: Timing
+
+
+@dataclasses.dataclass(frozen=True)
+class _Events:
+  """What the loop does after the call that ended at a step."""
+  log: bool
+  checkpoint: bool
+  evaluate: bool
+  probe: bool
+  preempted: bool
+
+
+def _events(schedule: Schedule, done: int, stop_requested: Callable[[], bool]) -> _Events:
+  s = schedule
+  is_last, is_log = done == s.total_steps, done % s.log_every == 0
+  if s.processes_agree:
+    preempted = is_log and not is_last and distributed.any_process(stop_requested())
+  else:
+    preempted = stop_requested() and not is_last
+  return _Events(log=is_log, preempted=preempted,
+                 checkpoint=done % s.checkpoint_every == 0 or is_last or preempted,
+                 evaluate=done % s.eval_every == 0 and not is_last,
+                 probe=bool(s.probe_every) and done % s.probe_every == 0)
+
+
+def _check_finite(records: Records) -> None:
+  """A non-finite loss or gradient norm (`loss`, `grad_norm`, or an ensemble member's
+  `loss/3`) stops the run at its step."""
+  for step, values in records:
+    for name, value in values.items():
+      kind = name.split('/')[0]
+      if kind in ('loss', 'grad_norm') and not math.isfinite(value):
+        raise NonFiniteError(step, 'loss' if kind == 'loss' else 'gradients')
+
+
+def _write_train(session: _Session, records: Records) -> Records:
+  """Logs train records and advances the progress bar; returns the empty list left over."""
+  for step, values in records:
+    session.log.write(step, 'train', values)
+  session.bar.update(records[-1][0] - session.bar.n)
+  if 'loss' in records[-1][1]:
+    session.bar.set_postfix(loss=f'{records[-1][1]["loss"]:.4f}')
+  return []
+
+
+def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest: dict):
+  step, restored, saved_config, saved_manifest = ckpt.restore_newest_intact(target)
+  changed = checkpoint.changed_keys(saved_config, config_dict)
+  if changed:
+    raise UserError(f'the checkpoint at step {step} was written with a different config '
+                    f'(differs in: {", ".join(changed)}); use a new --workdir')
+  if saved_manifest.get('git_commit') != manifest.get('git_commit') or \
+     saved_manifest.get('git_dirty') or manifest.get('git_dirty'):
+    print(f'WARNING: resuming step {step} written by code {saved_manifest.get("git_commit")} '
+          f'(dirty={saved_manifest.get("git_dirty")}) with code {manifest.get("git_commit")} '
+          f'(dirty={manifest.get("git_dirty")}): bit-exact resume is only promised for '
+          'identical, committed code', file=sys.stderr)
+  return step, restored
+
+
+def _train(session: _Session, state, start: int, stop_requested):
+  """Calls to the last step with every log, NaN check, evaluation, probe and checkpoint on its
+  step; raises Preempted (after the checkpoint) when SIGTERM came."""
+  program, timing = session.program, session.timing
+  pending = []  # (last step, metrics, steps) of calls not yet read
+  unwritten = []  # records read and checked, to be logged after the next dispatch
+  step = start
+  while step < program.schedule.total_steps:
+    state, call_metrics, taken = program.call(state, step)
+    step += taken
+    pending.append((step, call_metrics, taken))
+    if unwritten:  # the device is busy with the call just dispatched: log meanwhile
+      unwritten = _write_train(session, unwritten)
+    if timing.first_call_done is None:  # one sync, for the timings: compile ends here
+      jax.block_until_ready(call_metrics)
+      timing.first_call_done, timing.first_call_steps = time.perf_counter(), step - start
+    events = _events(program.schedule, step, stop_requested)
+    if events.log or events.checkpoint:
+      unwritten = [r for p in jax.device_get(pending) for r in program.records(*p)]
+      pending = []
+      _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
+    if unwritten and (events.checkpoint or events.evaluate or events.probe):
+      unwritten = _write_train(session, unwritten)  # keep the log in step order
+    if events.evaluate:
+      session.log.write(step, 'test', program.evaluate(state))
+    if events.probe:
+      session.log.write(step, 'diagnostics', program.probe(state, step))
+    if events.checkpoint:
+      session.log.flush()
+      session.ckpt.save(step, program.to_checkpoint(state), session.config_dict,
+                        session.manifest)
+    if events.preempted:
+      raise preemption.Preempted(step)  # after the caller has waited for the write
+  return state
+
+
+def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: dict, *,
+          keep: int = 3, desc: str = '', timing: Timing | None = None) -> Trained:
+  """Trains `program` to its last step, resuming from the workdir's newest intact checkpoint
+  (refused if it was written with another config), then evaluates it.
+
+  With several processes every process runs this; process 0 alone logs and shows progress,
+  all of them take part in every call, evaluation and checkpoint.
+  """
+  timing = timing or Timing()
+  timing.began = time.perf_counter()
+  config_dict = json.loads(json.dumps(config_dict))  # as stored: lists, string keys
+  total = program.schedule.total_steps
+  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=keep)
+  start, state = 0, None
+  if ckpt.latest_step() is not None:
+    start, restored = _restore(ckpt, program.restore_target(), config_dict, manifest)
+    state = program.from_checkpoint(restored)
+  state = program.initial_state() if state is None else state
+  log = MetricsLog(workdir, start, enabled=distributed.is_main())
+  if program.schedule.probe_every and start == 0:
+    log.write(0, 'diagnostics', program.probe(state, 0))
+  # The SIGTERM handler stays ours until the checkpoint in flight is written.
+  with preemption.sigterm_flag() as stop_requested:
+    try:
+      bar = tqdm.tqdm(total=total, initial=start, desc=desc, unit='step',
+                      disable=None if distributed.is_main() else True, file=sys.stderr)
+      session = _Session(program, ckpt, log, bar, config_dict, manifest, timing)
+      state = _train(session, state, start, stop_requested)
+      bar.close()
+      timing.loop_done = time.perf_counter()
+      test = program.evaluate(state)
+      if start < total:  # a finished run started again only re-reports
+        log.write(total, 'test', test)
+    finally:
+      ckpt.close()
+      log.close()
+  return Trained(state=state, test=test, start=start)
