@@ -1,9 +1,15 @@
 """Experiments made of sections: each measured once, cached, and written into one report.
 
 A section module has TITLE, a docstring whose first line names it and whose rest states its
-question, and `write(results, workdir) -> (markdown, headline figures)`. Its measurement is
-saved as WORKDIR/sections/NAME.json when it finishes, so a rerun of an interrupted experiment
-reuses every finished section and resumes at the first unfinished one.
+question, and three steps from its measurement to its report:
+
+- `analyze(results) -> findings`: pure, numbers in and findings out (the headline figures under
+  'headline', every verdict the conclusion states), so that tests feed it contrary numbers;
+- `plot(results, findings, workdir)`, where it has figures: writes them;
+- `render(results, findings) -> markdown`: the prose, which formats and computes nothing new.
+
+Its measurement is saved as WORKDIR/sections/NAME.json when it finishes, so a rerun of an
+interrupted experiment reuses every finished section and resumes at the first unfinished one.
 """
 import json
 import pathlib
@@ -28,6 +34,14 @@ def measured(name: str, measure: Callable[[], dict], workdir: pathlib.Path) -> d
   return results
 
 
+def write(module, results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
+  """(the section's markdown, its headline figures), its plots written to workdir."""
+  findings = module.analyze(results)
+  if hasattr(module, 'plot'):
+    module.plot(results, findings, workdir)
+  return module.render(results, findings), findings['headline']
+
+
 def run_sections(modules: dict, names, measures: dict[str, Callable[[], dict]],
                  workdir: pathlib.Path, title: str, intro: str, manifest: dict) -> dict:
   """Measures (or reuses) each named section, writes report.md, returns results.json's body."""
@@ -35,7 +49,7 @@ def run_sections(modules: dict, names, measures: dict[str, Callable[[], dict]],
   for number, name in enumerate(names, 1):
     module = modules[name]
     sections[name] = measured(name, measures[name], workdir)
-    text, headlines[name] = module.write(sections[name], workdir)
+    text, headlines[name] = write(module, sections[name], workdir)
     question = module.__doc__.strip().split('\n', 1)[1].strip()  # past the title line
     texts.append(f'## {number}. {module.TITLE}\n\n{question}\n\n### Measurement\n\n{text}')
   (workdir / 'report.md').write_text(

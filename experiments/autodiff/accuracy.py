@@ -184,30 +184,38 @@ def spsa_finding(spsa) -> str:
   return f'SPSA\'s error falls with exponent {slope:.2f} in the samples, not the -1/2 of theory'
 
 
-def write(results, workdir) -> tuple[str, dict]:
-  _plots(workdir, results)
-  steps = results['steps']
-  best_rows, headline = [], {}
+def analyze(results) -> dict:
+  steps, headline = results['steps'], {}
   for dtype in DTYPES:
     for method in (*STEP_METHODS, 'reverse_mode_ad'):
       best = _best(steps, method, dtype)
-      best_rows.append([dtype, method, report.fmt(best['h']) if best['h'] else '-',
-                        best['error']])
       headline[f'best_{method}_{dtype}'] = best['error']
       if best['h']:
         headline[f'best_h_{method}_{dtype}'] = best['h']
   tiny = _at(steps, 'complex_step', 'float64', 1e-20)
   if tiny:
     headline['complex_step_float64_h1e-20'] = tiny['error']
-  central = _best(steps, 'central_difference', 'float64')
-  spsa = results['spsa']
+  return {'headline': headline, 'v': v_finding(steps), 'spsa': spsa_finding(results['spsa'])}
+
+
+def plot(results, findings, workdir) -> None:
+  _plots(workdir, results)
+
+
+def render(results, findings) -> str:
+  steps, h = results['steps'], findings['headline']
+  best_rows = [[dtype, method, report.fmt(best['h']) if best['h'] else '-', best['error']]
+               for dtype in DTYPES for method in (*STEP_METHODS, 'reverse_mode_ad')
+               for best in [_best(steps, method, dtype)]]
   spsa_table = report.markdown_table(
       ['samples', 'evaluations', 'relative error (median)', 'theory (r.m.s.) sqrt((n-1)/K)'],
-      [[r['samples'], r['evaluations'], r['error_median'], r['theory']] for r in spsa])
-  tiny_text = (f"at h = 1e-20 its float64 error is {tiny['error']:.1e}" if tiny
+      [[r['samples'], r['evaluations'], r['error_median'], r['theory']]
+       for r in results['spsa']])
+  tiny = h.get('complex_step_float64_h1e-20')
+  tiny_text = (f"at h = 1e-20 its float64 error is {tiny:.1e}" if tiny is not None
                else 'h = 1e-20 was outside the sweep')
   hs = [r['h'] for r in steps if r['h']]
-  text = f"""Relative error of df/dx at x = {results['x']} against the derivative worked out by
+  return f"""Relative error of df/dx at x = {results['x']} against the derivative worked out by
 hand, for h from {max(hs):.0e} down to {min(hs):.0e}, in float32 and float64. The best error of
 each method, with the step that gave it:
 
@@ -221,13 +229,12 @@ evaluations for comparison:
 
 ![error against step and against samples](accuracy.png)
 
-**Conclusion.** {v_finding(steps)}: in float64 the best central difference reaches
-{central['error']:.1e} at h = {central['h']:.0e}, the best forward difference
-{headline['best_forward_difference_float64']:.1e}; in float32 their best errors are
-{headline['best_forward_difference_float32']:.1e} and
-{headline['best_central_difference_float32']:.1e}.
-The complex step needs no compromise: {tiny_text}, with nothing to tune. {spsa_finding(spsa)}.
-AD's error is {headline['best_reverse_mode_ad_float64']:.1e} in float64
-and {headline['best_reverse_mode_ad_float32']:.1e} in float32, with no step at all.
+**Conclusion.** {findings['v']}: in float64 the best central difference reaches
+{h['best_central_difference_float64']:.1e} at h = {h['best_h_central_difference_float64']:.0e},
+the best forward difference {h['best_forward_difference_float64']:.1e}; in float32 their best
+errors are {h['best_forward_difference_float32']:.1e} and
+{h['best_central_difference_float32']:.1e}.
+The complex step needs no compromise: {tiny_text}, with nothing to tune. {findings['spsa']}.
+AD's error is {h['best_reverse_mode_ad_float64']:.1e} in float64
+and {h['best_reverse_mode_ad_float32']:.1e} in float32, with no step at all.
 """
-  return text, headline

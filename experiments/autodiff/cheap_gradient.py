@@ -43,7 +43,18 @@ def measure(cfg, probe, key: jax.Array) -> dict:
   return {'depth': cfg.depth, 'batch': cfg.batch, 'inputs': cfg.inputs, 'rows': rows}
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
+  rows = results['rows']
+  flop = [r['flop_ratio'] for r in rows]
+  time = [r['time_ratio'] for r in rows]
+  return {'headline': {'flop_ratio_min': min(flop), 'flop_ratio_max': max(flop),
+                       'time_ratio_min': min(time), 'time_ratio_max': max(time),
+                       'model_sizes': len(rows)},
+          'within_bound': all(r < BOUND for r in flop),
+          'flop_ratio_smallest': flop[0], 'flop_ratio_largest': flop[-1]}
+
+
+def plot(results, findings, workdir) -> None:
   rows = results['rows']
   report.plot_curves(workdir / 'cheap_gradient.png', {
       'FLOPs ratio': ([r['params'] for r in rows], [r['flop_ratio'] for r in rows]),
@@ -51,18 +62,18 @@ def write(results, workdir) -> tuple[str, dict]:
       f'bound c < {BOUND:g}': ([rows[0]['params'], rows[-1]['params']], [BOUND, BOUND])},
       'parameters', 'cost(grad loss) / cost(loss)', logx=True,
       title='the cheap gradient principle')
+
+
+def render(results, findings) -> str:
+  rows, h = results['rows'], findings['headline']
   table = report.markdown_table(
       ['width', 'parameters', 'loss FLOPs', 'grad FLOPs', 'FLOP ratio', 'loss us', 'grad us',
        'time ratio'],
       [[r['width'], r['params'], r['eval_flops'], r['grad_flops'], r['flop_ratio'],
         r['eval_time_s'] * 1e6, r['grad_time_s'] * 1e6, r['time_ratio']] for r in rows])
-  flop = [r['flop_ratio'] for r in rows]
-  time = [r['time_ratio'] for r in rows]
-  headline = {'flop_ratio_min': min(flop), 'flop_ratio_max': max(flop),
-              'time_ratio_min': min(time), 'time_ratio_max': max(time),
-              'model_sizes': len(rows)}
-  within = all(r < BOUND for r in flop)
-  text = f"""ReLU MLP {results['inputs']}-(width x {results['depth']})-10, batch {results['batch']},
+  within = ('inside the bound at every size' if findings['within_bound']
+            else 'NOT inside the bound at every size')
+  return f"""ReLU MLP {results['inputs']}-(width x {results['depth']})-10, batch {results['batch']},
 mean cross-entropy; `jax.grad` of it against the loss alone, both jitted (XLA's FLOP counts,
 median wall times).
 
@@ -70,12 +81,12 @@ median wall times).
 
 ![ratio against model size](cheap_gradient.png)
 
-**Conclusion.** Over {len(rows)} model sizes the gradient costs {min(flop):.2f} to {max(flop):.2f}
-times the FLOPs of the loss ({min(time):.2f} to {max(time):.2f} times the wall time), against the
-bound c < {BOUND:g} of Griewank and Walther and the 2 to 3 of Baydin et al. (2018):
-{'inside the bound at every size' if within else 'NOT inside the bound at every size'}. From the
-smallest model to the largest the FLOP ratio goes from {flop[0]:.2f} to {flop[-1]:.2f}: the matrix
-products take over from the fixed costs (softmax, biases), and their ratio is 3 (one product
-forward, two backward), less the first layer's input gradient, which is never formed.
+**Conclusion.** Over {len(rows)} model sizes the gradient costs {h['flop_ratio_min']:.2f} to
+{h['flop_ratio_max']:.2f} times the FLOPs of the loss ({h['time_ratio_min']:.2f} to
+{h['time_ratio_max']:.2f} times the wall time), against the bound c < {BOUND:g} of Griewank and
+Walther and the 2 to 3 of Baydin et al. (2018): {within}. From the smallest model to the largest
+the FLOP ratio goes from {findings['flop_ratio_smallest']:.2f} to
+{findings['flop_ratio_largest']:.2f}: the matrix products take over from the fixed costs
+(softmax, biases), and their ratio is 3 (one product forward, two backward), less the first
+layer's input gradient, which is never formed.
 """
-  return text, headline

@@ -79,41 +79,54 @@ def constancy_finding(rows) -> str:
           'a Hessian-vector product costs a small constant number of gradients, whatever P is.')
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
+  largest = max(r['params'] for r in rows)
+  at_largest = {r['method']: r for r in rows if r['params'] == largest}
+  headline = {f'{m}_per_gradient_time_P{largest}': r['per_gradient_time']
+              for m, r in at_largest.items()}
+  headline['max_rel_diff'] = max(r['max_rel_diff'] for r in rows)
+  full = [r for r in rows if r['method'] == 'full_hessian']
+  full_largest = max(full, key=lambda r: r['params']) if full else None
+  if full_largest:
+    same = next(r for r in rows if r['params'] == full_largest['params']
+                and r['method'] == 'forward_over_reverse')
+    headline['full_hessian_over_hvp_time'] = full_largest['time_s'] / same['time_s']
+  return {'headline': headline, 'largest': largest, 'at_largest': at_largest,
+          'fastest': min(at_largest.values(), key=lambda r: r['time_s'])['method'],
+          'full_largest': full_largest, 'constancy': constancy_finding(rows),
+          'forward_over_reverse_lighter': (at_largest['forward_over_reverse']['temp_bytes']
+                                           < at_largest['reverse_over_reverse']['temp_bytes'])}
+
+
+def plot(results, findings, workdir) -> None:
   series = {}
   for method in autodiff.HVP_METHODS:
-    mine = [r for r in rows if r['method'] == method]
+    mine = [r for r in results['rows'] if r['method'] == method]
     series[method] = ([r['params'] for r in mine], [r['time_s'] * 1e3 for r in mine])
   report.plot_curves(workdir / 'hvp.png', series, 'parameters P', 'time (ms)', logx=True,
                      logy=True, title='Hessian-vector product cost')
+
+
+def render(results, findings) -> str:
+  rows, h, largest, at = (results['rows'], findings['headline'], findings['largest'],
+                          findings['at_largest'])
   table = report.markdown_table(
       ['P', 'method', 'time ms', 'x gradient time', 'FLOPs', 'x gradient FLOPs', 'temp MiB',
        'max rel. diff to fwd-over-rev'],
       [[r['params'], r['method'], r['time_s'] * 1e3, r['per_gradient_time'], r['flops'],
         r['per_gradient_flops'], r['temp_bytes'] / 2**20, r['max_rel_diff']] for r in rows])
-  largest = max(r['params'] for r in rows)
-  at_largest = {r['method']: r for r in rows if r['params'] == largest}
-  full = [r for r in rows if r['method'] == 'full_hessian']
-  full_largest = max(full, key=lambda r: r['params']) if full else None
-  fastest = min(at_largest.values(), key=lambda r: r['time_s'])
-  headline = {f'{m}_per_gradient_time_P{largest}': r['per_gradient_time']
-              for m, r in at_largest.items()}
-  headline['max_rel_diff'] = max(r['max_rel_diff'] for r in rows)
-  full_text = ''
-  if full_largest:
-    same = next(r for r in rows if r['params'] == full_largest['params']
-                and r['method'] == 'forward_over_reverse')
-    headline['full_hessian_over_hvp_time'] = full_largest['time_s'] / same['time_s']
-    full_text = (f" Forming the full Hessian at P={full_largest['params']} took "
-                 f"{headline['full_hessian_over_hvp_time']:.0f}x the time of one "
-                 f"forward-over-reverse product and {full_largest['temp_bytes'] / 2**20:.1f} MiB "
+  full, full_text = findings['full_largest'], ''
+  if full:
+    full_text = (f" Forming the full Hessian at P={full['params']} took "
+                 f"{h['full_hessian_over_hvp_time']:.0f}x the time of one "
+                 f"forward-over-reverse product and {full['temp_bytes'] / 2**20:.1f} MiB "
                  'of scratch: the cost grows with P^2, the products with P.')
-  lighter = (at_largest['forward_over_reverse']['temp_bytes']
-             < at_largest['reverse_over_reverse']['temp_bytes'])
-  memory_verdict = (': that, more than speed, is the case for forward-over-reverse' if lighter
+  memory_verdict = (': that, more than speed, is the case for forward-over-reverse'
+                    if findings['forward_over_reverse_lighter']
                     else ', yet here it did not need more')
-  text = f"""A tanh MLP ({results['inputs']} inputs, two hidden layers of the given width, one
+  per_gradient = {m: at[m]['per_gradient_time'] for m in at}
+  return f"""A tanh MLP ({results['inputs']} inputs, two hidden layers of the given width, one
 output) with mean squared error on a batch of {results['batch']}; H v by each method, its cost
 in units of one gradient, and its agreement with forward-over-reverse.
 
@@ -121,15 +134,14 @@ in units of one gradient, and its agreement with forward-over-reverse.
 
 ![time against parameters](hvp.png)
 
-**Conclusion.** All compositions agree to {headline['max_rel_diff']:.1e} relative. At P={largest}
-the fastest is {fastest['method']}, at {fastest['per_gradient_time']:.2f}x a gradient; per
-gradient, forward-over-reverse costs {at_largest['forward_over_reverse']['per_gradient_time']:.2f}x,
-reverse-over-reverse {at_largest['reverse_over_reverse']['per_gradient_time']:.2f}x and
-reverse-over-forward {at_largest['reverse_over_forward']['per_gradient_time']:.2f}x.
-{constancy_finding(rows)} In scratch memory
-forward-over-reverse needs {at_largest['forward_over_reverse']['temp_bytes'] / 2**20:.2f} MiB
+**Conclusion.** All compositions agree to {h['max_rel_diff']:.1e} relative. At P={largest}
+the fastest is {findings['fastest']}, at {per_gradient[findings['fastest']]:.2f}x a gradient; per
+gradient, forward-over-reverse costs {per_gradient['forward_over_reverse']:.2f}x,
+reverse-over-reverse {per_gradient['reverse_over_reverse']:.2f}x and
+reverse-over-forward {per_gradient['reverse_over_forward']:.2f}x.
+{findings['constancy']} In scratch memory
+forward-over-reverse needs {at['forward_over_reverse']['temp_bytes'] / 2**20:.2f} MiB
 against
-{at_largest['reverse_over_reverse']['temp_bytes'] / 2**20:.2f} MiB for reverse-over-reverse, which
+{at['reverse_over_reverse']['temp_bytes'] / 2**20:.2f} MiB for reverse-over-reverse, which
 stores its backward pass{memory_verdict}.{full_text}
 """
-  return text, headline

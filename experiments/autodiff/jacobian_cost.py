@@ -114,30 +114,46 @@ def flop_finding(cells) -> str:
           f"{fit['r2']:.3f}, theory 1)")
 
 
-def write(results, workdir) -> tuple[str, dict]:
-  """(markdown section, headline figures)."""
-  _heatmaps(workdir / 'jacobian_heatmap.png', results)
+def analyze(results) -> dict:
   sizes = results['sizes']
   small, large = results['corner']  # the (few, many) sizes the question names
   few, many = _corner(results, small, large), _corner(results, large, small)
-  headline = {
-      f'forward_speedup_time_n{small}_m{large}': few['reverse_time_s'] / few['forward_time_s'],
-      f'forward_speedup_flops_n{small}_m{large}': few['reverse_flops'] / few['forward_flops'],
-      f'reverse_speedup_time_n{large}_m{small}': many['forward_time_s'] / many['reverse_time_s'],
-      f'reverse_speedup_flops_n{large}_m{small}': many['forward_flops'] / many['reverse_flops'],
-  }
-  grid_rows = []
+  crossover = crossovers(results['cells'], sizes)
+  cross = {(r['kind'], r['m']): r for r in crossover}
+  time_cross = [cross[('time_s', m)]['n_cross'] / m for m in sizes
+                if cross[('time_s', m)]['n_cross']]
+  return {'headline': {
+              f'forward_speedup_time_n{small}_m{large}':
+                  few['reverse_time_s'] / few['forward_time_s'],
+              f'forward_speedup_flops_n{small}_m{large}':
+                  few['reverse_flops'] / few['forward_flops'],
+              f'reverse_speedup_time_n{large}_m{small}':
+                  many['forward_time_s'] / many['reverse_time_s'],
+              f'reverse_speedup_flops_n{large}_m{small}':
+                  many['forward_flops'] / many['reverse_flops'],
+              'crossover': crossover},
+          'flops': flop_finding(results['cells']),
+          'time_crossover': (f'the measured time crossover sits at n/m between '
+                             f'{min(time_cross):.2g} and {max(time_cross):.2g}' if time_cross
+                             else 'no crossover fell inside the grid')}
+
+
+def plot(results, findings, workdir) -> None:
+  _heatmaps(workdir / 'jacobian_heatmap.png', results)
+
+
+def _tables(results, findings) -> tuple[str, str, str]:
+  """The ratio grid, the two corners and the crossovers, as markdown."""
+  sizes = results['sizes']
+  small, large = results['corner']
   time_grid = _ratio_grid(results['cells'], sizes, 'time_s')
   flop_grid = _ratio_grid(results['cells'], sizes, 'flops')
-  for i, n in enumerate(sizes):
-    grid_rows.append([n] + [f'{2 ** time_grid[i, j]:.3g} ({2 ** flop_grid[i, j]:.3g})'
-                            for j in range(len(sizes))])
+  grid_rows = [[n] + [f'{2 ** time_grid[i, j]:.3g} ({2 ** flop_grid[i, j]:.3g})'
+                      for j in range(len(sizes))] for i, n in enumerate(sizes)]
   corner_rows = [[c['n'], c['m'], c['eval_time_s'] * 1e6, c['forward_time_s'] * 1e6,
                   c['reverse_time_s'] * 1e6, c['forward_flops'], c['reverse_flops']]
-                 for c in (few, many)]
-  crossover = crossovers(results['cells'], sizes)
-  headline['crossover'] = crossover
-  cross = {(r['kind'], r['m']): r for r in crossover}
+                 for c in (_corner(results, small, large), _corner(results, large, small))]
+  cross = {(r['kind'], r['m']): r for r in findings['headline']['crossover']}
 
   def shown(row):
     if row['n_cross'] is not None:
@@ -145,32 +161,36 @@ def write(results, workdir) -> tuple[str, dict]:
     return {'below': f'< {sizes[0]}', 'above': f'> {sizes[-1]}'}.get(row['side'], 'none')
 
   cross_rows = [[m, shown(cross[('time_s', m)]), shown(cross[('flops', m)]), m] for m in sizes]
-  time_cross = [cross[('time_s', m)]['n_cross'] / m for m in sizes
-                if cross[('time_s', m)]['n_cross']]
-  where = (f'the measured time crossover sits at n/m between {min(time_cross):.2g} and '
-           f'{max(time_cross):.2g}' if time_cross else 'no crossover fell inside the grid')
-  text = f"""Hidden width {results['hidden']}; n and m over {sizes}. Cells: forward / reverse,
-time (FLOPs); below 1 forward mode is cheaper.
+  return (report.markdown_table(['n, m'] + [str(m) for m in sizes], grid_rows),
+          report.markdown_table(['n', 'm', 'f(x) us', 'jacfwd us', 'jacrev us', 'jacfwd FLOPs',
+                                 'jacrev FLOPs'], corner_rows),
+          report.markdown_table(['m', 'n* (time)', 'n* (FLOPs)', 'theory'], cross_rows))
 
-{report.markdown_table(['n, m'] + [str(m) for m in sizes], grid_rows)}
+
+def render(results, findings) -> str:
+  small, large = results['corner']
+  h = findings['headline']
+  grid, corners, crossings = _tables(results, findings)
+  return f"""Hidden width {results['hidden']}; n and m over {results['sizes']}. Cells: forward /
+reverse, time (FLOPs); below 1 forward mode is cheaper.
+
+{grid}
 
 The two corners the question names (times in microseconds, median of repeats):
 
-{report.markdown_table(['n', 'm', 'f(x) us', 'jacfwd us', 'jacrev us', 'jacfwd FLOPs',
-                        'jacrev FLOPs'], corner_rows)}
+{corners}
 
 Where forward mode stops being cheaper, for each m (interpolated in log n; theory n = m):
 
-{report.markdown_table(['m', 'n* (time)', 'n* (FLOPs)', 'theory'], cross_rows)}
+{crossings}
 
 ![forward/reverse heat map](jacobian_heatmap.png)
 
 **Conclusion.** With few inputs and many outputs (n={small}, m={large}) forward mode is
-{headline[f'forward_speedup_time_n{small}_m{large}']:.1f}x faster than reverse mode
-({headline[f'forward_speedup_flops_n{small}_m{large}']:.1f}x fewer FLOPs); with many inputs and few
+{h[f'forward_speedup_time_n{small}_m{large}']:.1f}x faster than reverse mode
+({h[f'forward_speedup_flops_n{small}_m{large}']:.1f}x fewer FLOPs); with many inputs and few
 outputs (n={large}, m={small}) reverse mode is
-{headline[f'reverse_speedup_time_n{large}_m{small}']:.1f}x faster
-({headline[f'reverse_speedup_flops_n{large}_m{small}']:.1f}x fewer FLOPs).
-{flop_finding(results['cells'])}, and {where}.
+{h[f'reverse_speedup_time_n{large}_m{small}']:.1f}x faster
+({h[f'reverse_speedup_flops_n{large}_m{small}']:.1f}x fewer FLOPs).
+{findings['flops']}, and {findings['time_crossover']}.
 """
-  return text, headline

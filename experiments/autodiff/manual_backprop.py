@@ -65,37 +65,50 @@ def agreement_finding(worst32: float, worst64: float) -> str:
           'another derivative.')
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
-  labels = ['-'.join(map(str, r['sizes'])) for r in rows]
+  worst32 = max(r['max_rel_diff_float32'] for r in rows)
+  worst64 = max(r['max_rel_diff_float64'] for r in rows)
+  speed = [r['manual_time_s'] / r['grad_time_s'] for r in rows]
+  return {'headline': {'max_rel_diff_float32': worst32, 'max_rel_diff_float64': worst64,
+                       'manual_over_grad_time_min': min(speed),
+                       'manual_over_grad_time_max': max(speed)},
+          'agreement': agreement_finding(worst32, worst64)}
+
+
+def _labels(rows) -> list[str]:
+  return ['-'.join(map(str, r['sizes'])) for r in rows]
+
+
+def plot(results, findings, workdir) -> None:
+  rows = results['rows']
   with report.figure(workdir / 'manual_backprop.png') as (_, (ax,)):
     positions = np.arange(len(rows))
     ax.bar(positions - 0.2, [r['manual_time_s'] * 1e6 for r in rows], 0.4, label='delta rule')
     ax.bar(positions + 0.2, [r['grad_time_s'] * 1e6 for r in rows], 0.4, label='jax.grad')
-    ax.set_xticks(positions, labels, fontsize=8)
+    ax.set_xticks(positions, _labels(rows), fontsize=8)
     ax.set_xlabel('layer widths')
     ax.set_ylabel('time per gradient (us)')
     ax.legend()
     ax.grid(alpha=0.3, axis='y')
+
+
+def render(results, findings) -> str:
+  rows, h = results['rows'], findings['headline']
   table = report.markdown_table(
       ['network', 'max rel. diff float32', 'max rel. diff float64', 'delta rule us',
        'jax.grad us', 'delta rule FLOPs', 'jax.grad FLOPs'],
       [[label, r['max_rel_diff_float32'], r['max_rel_diff_float64'], r['manual_time_s'] * 1e6,
         r['grad_time_s'] * 1e6, r['manual_flops'], r['grad_flops']]
-       for label, r in zip(labels, rows)])
-  worst32 = max(r['max_rel_diff_float32'] for r in rows)
-  worst64 = max(r['max_rel_diff_float64'] for r in rows)
-  speed = [r['manual_time_s'] / r['grad_time_s'] for r in rows]
-  headline = {'max_rel_diff_float32': worst32, 'max_rel_diff_float64': worst64,
-              'manual_over_grad_time_min': min(speed), 'manual_over_grad_time_max': max(speed)}
-  text = f"""Sigmoid MLPs on {results['batch']} digits images, E = 1/2 sum (t - o)^2; gradients
+       for label, r in zip(_labels(rows), rows)])
+  return f"""Sigmoid MLPs on {results['batch']} digits images, E = 1/2 sum (t - o)^2; gradients
 of every weight and bias by the delta rule and by `jax.grad`, both jitted.
 
 {table}
 
 ![time per gradient](manual_backprop.png)
 
-**Conclusion.** {agreement_finding(worst32, worst64)} The delta rule takes {min(speed):.2f} to
-{max(speed):.2f} times the time of `jax.grad`.
+**Conclusion.** {findings['agreement']} The delta rule takes
+{h['manual_over_grad_time_min']:.2f} to {h['manual_over_grad_time_max']:.2f} times the time of
+`jax.grad`.
 """
-  return text, headline

@@ -79,10 +79,26 @@ def measure(cfg, probe, key: jax.Array) -> dict:
   return {'width': cfg.width, 'batch': cfg.batch, 'rows': rows}
 
 
-def write(results, workdir) -> tuple[str, dict]:
-  rows = results['rows']
-  depths = sorted({r['depth'] for r in rows})
-  by = {(r['strategy'], r['depth']): r for r in rows}
+def _by(rows) -> dict:
+  return {(r['strategy'], r['depth']): r for r in rows}
+
+
+def analyze(results) -> dict:
+  by = _by(results['rows'])
+  depths = sorted({d for _, d in by})
+  shallow, deep = depths[0], depths[-1]
+  relative = lambda key: by['reverse_remat_sqrt', deep][key] / by['reverse', deep][key]
+  growth = {s: by[s, deep]['temp_bytes'] / max(by[s, shallow]['temp_bytes'], 1)
+            for s in STRATEGIES}
+  return {'headline': {**{f'memory_growth_{s}': growth[s] for s in STRATEGIES},
+                       'remat_sqrt_flop_overhead': relative('matmul_flops'),
+                       'remat_sqrt_time_overhead': relative('time_s')},
+          'depths': depths, 'growth': growth,
+          'remat_saves_memory': growth['reverse_remat_sqrt'] < growth['reverse']}
+
+
+def plot(results, findings, workdir) -> None:
+  by, depths = _by(results['rows']), findings['depths']
   panels = (('temp_bytes', 2**20, 'temporary memory (MiB)'),
             ('matmul_flops', 1e9, 'matmul GFLOPs'), ('time_s', 1e-3, 'time (ms)'))
   with report.figure(workdir / 'memory_depth.png', panels=3, panel_size=(4.5, 4)) as (_, axes):
@@ -97,24 +113,19 @@ def write(results, workdir) -> tuple[str, dict]:
       ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
 
-  def relative(strategy, depth, key):
-    return by[strategy, depth][key] / by['reverse', depth][key]
 
+def render(results, findings) -> str:
+  by, depths, growth, h = _by(results['rows']), findings['depths'], findings['growth'], \
+      findings['headline']
+  relative = lambda d, key: by['reverse_remat_sqrt', d][key] / by['reverse', d][key]
   table = report.markdown_table(
       ['depth'] + [f'{s} MiB' for s in STRATEGIES]
       + ['sqrt-remat FLOPs / reverse', 'sqrt-remat time / reverse'],
       [[d] + [by[s, d]['temp_bytes'] / 2**20 for s in STRATEGIES]
-       + [relative('reverse_remat_sqrt', d, 'matmul_flops'),
-          relative('reverse_remat_sqrt', d, 'time_s')] for d in depths])
+       + [relative(d, 'matmul_flops'), relative(d, 'time_s')] for d in depths])
   shallow, deep = depths[0], depths[-1]
-
-  def growth(strategy):
-    return by[strategy, deep]['temp_bytes'] / max(by[strategy, shallow]['temp_bytes'], 1)
-
-  headline = {f'memory_growth_{s}': growth(s) for s in STRATEGIES}
-  headline['remat_sqrt_flop_overhead'] = relative('reverse_remat_sqrt', deep, 'matmul_flops')
-  headline['remat_sqrt_time_overhead'] = relative('reverse_remat_sqrt', deep, 'time_s')
-  text = f"""Width {results['width']}, batch {results['batch']}. Temporary memory is XLA's
+  saves = 'saving memory' if findings['remat_saves_memory'] else 'saving NO memory here'
+  return f"""Width {results['width']}, batch {results['batch']}. Temporary memory is XLA's
 `memory_analysis` of the compiled derivative (arguments and outputs excluded); matmul FLOPs are
 counted from the traced program (XLA's own count sees a loop body once); times are medians.
 
@@ -123,12 +134,11 @@ counted from the traced program (XLA's own count sees a loop body once); times a
 ![memory, FLOPs and time against depth](memory_depth.png)
 
 **Conclusion.** From depth {shallow} to {deep} ({deep // shallow}x the layers) reverse mode's
-temporary memory grows {growth('reverse'):.1f}x and forward mode's {growth('forward_jvp'):.1f}x.
-Rematerialising every layer grows {growth('reverse_remat_layer'):.1f}x (it still keeps one input
-per layer) and sqrt(L) segments {growth('reverse_remat_sqrt'):.1f}x, paying
-{headline['remat_sqrt_flop_overhead']:.2f}x the matmul FLOPs and
-{headline['remat_sqrt_time_overhead']:.2f}x the time of plain reverse mode at depth {deep}.
+temporary memory grows {growth['reverse']:.1f}x and forward mode's {growth['forward_jvp']:.1f}x.
+Rematerialising every layer grows {growth['reverse_remat_layer']:.1f}x (it still keeps one input
+per layer) and sqrt(L) segments {growth['reverse_remat_sqrt']:.1f}x ({saves}), paying
+{h['remat_sqrt_flop_overhead']:.2f}x the matmul FLOPs and
+{h['remat_sqrt_time_overhead']:.2f}x the time of plain reverse mode at depth {deep}.
 Forward mode's flat memory is no free lunch: one pass buys one directional derivative, so a
 full gradient would take as many passes as there are weights.
 """
-  return text, headline

@@ -85,7 +85,17 @@ def growth_finding(rows) -> str:
           f'{growth(ks, ad)} ({per_level:.1f} equations per level).')
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
+  rows = results['rows']
+  last, before = rows[-1], rows[-2]
+  return {'headline': {
+              'symbolic_growth_per_level': last['symbolic_tree'] / before['symbolic_tree'],
+              'ad_equations_per_level': last['jaxpr_grad'] - before['jaxpr_grad'],
+              'symbolic_over_ad_at_max': last['symbolic_tree'] / last['jaxpr_grad']},
+          'growth': growth_finding(rows)}
+
+
+def plot(results, findings, workdir) -> None:
   rows = results['rows']
   ks = [r['nesting'] for r in rows]
   report.plot_curves(workdir / 'swell.png', {
@@ -94,25 +104,25 @@ def write(results, workdir) -> tuple[str, dict]:
       'AD gradient program (jaxpr equations)': (ks, [r['jaxpr_grad'] for r in rows]),
       'the function itself (jaxpr)': (ks, [r['jaxpr_function'] for r in rows])},
       'nesting k of the logistic map', 'size', logy=True, title='expression swell')
+
+
+def render(results, findings) -> str:
+  rows = results['rows']
   table = report.markdown_table(
       ['k', 'f tree nodes', 'df/dx tree nodes', 'df/dx after CSE', 'sympy.diff s',
        'jaxpr of f', 'jaxpr of grad f'],
       [[r['nesting'], r['function_tree'], r['symbolic_tree'], r['symbolic_cse'],
         r['symbolic_diff_s'], r['jaxpr_function'], r['jaxpr_grad']] for r in rows])
-  last, before = rows[-1], rows[-2]
-  headline = {'symbolic_growth_per_level': last['symbolic_tree'] / before['symbolic_tree'],
-              'ad_equations_per_level': last['jaxpr_grad'] - before['jaxpr_grad'],
-              'symbolic_over_ad_at_max': last['symbolic_tree'] / last['jaxpr_grad']}
-  text = f"""Sizes of the derivative of the logistic map nested k times: the expression tree sympy
+  last = rows[-1]
+  return f"""Sizes of the derivative of the logistic map nested k times: the expression tree sympy
 returns, the same after `sympy.cse`, and the number of equations in the jaxpr of `jax.grad`.
 
 {table}
 
 ![size against nesting](swell.png)
 
-**Conclusion.** {growth_finding(rows)} The swell is repetition, not new information:
+**Conclusion.** {findings['growth']} The swell is repetition, not new information:
 common subexpression elimination shrinks the tree to {last['symbolic_cse']:,} nodes at
 k = {last['nesting']}, which is what AD gets for free by keeping intermediate values instead of
 expressions.
 """
-  return text, headline

@@ -60,31 +60,39 @@ def tompson_verdict(best: dict, baseline: dict) -> str:
           f"{2 * spread * 100:.2f} (gain over none: {gains} points).")
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
-  groups.rate_plot(workdir / 'cnn_variants.png', rows,
-                   f"CNN {results['channels']}, {results['train_examples']} "
-                   f"{results['data']} examples")
-  headline = {f"test_accuracy_{r['variant']}_{r['rate']}": r['test_accuracy'] for r in rows}
   baseline = next((r for r in rows if r['variant'] == 'none'), None)
   best = {v: groups.best([r for r in rows if r['variant'] == v])
           for v in dict.fromkeys(r['variant'] for r in rows if r['variant'] != 'none')}
-  lines = [f"best {v} (rate {r['rate']}): {groups.pm(r, 'test_accuracy')}, "
-           f"{groups.versus(r, baseline)}" for v, r in best.items()] if baseline else []
-  verdict = tompson_verdict(best, baseline) if baseline else ''
+  return {'headline': {f"test_accuracy_{r['variant']}_{r['rate']}": r['test_accuracy']
+                       for r in rows},
+          'baseline': groups.pm(baseline, 'test_accuracy') if baseline else 'not run',
+          'against_none': [f"best {v} (rate {r['rate']}): {groups.pm(r, 'test_accuracy')}, "
+                           f"{groups.versus(r, baseline)}" for v, r in best.items()]
+                          if baseline else [],
+          'tompson': tompson_verdict(best, baseline) if baseline else ''}
+
+
+def plot(results, findings, workdir) -> None:
+  groups.rate_plot(workdir / 'cnn_variants.png', results['rows'],
+                   f"CNN {results['channels']}, {results['train_examples']} "
+                   f"{results['data']} examples")
+
+
+def render(results, findings) -> str:
   data = results['data']
-  reference = groups.pm(baseline, 'test_accuracy') if baseline else 'not run'
   note = ' CIFAR-10 here is the shared JPEG re-encoding.' if data == 'cifar10' else ''
-  text = f"""{results['train_examples']} training examples of {data}; conv channels
+  against = '; '.join(findings['against_none']) or 'nothing to compare'
+  return f"""{results['train_examples']} training examples of {data}; conv channels
 {results['channels']} with 3x3 kernels, ReLU, 2x2 max pooling, dropout after each conv
 activation (DropBlock: blocks of {results['dropblock_size']}, rate ramped linearly over
 training as in the paper); Adam, {results['epochs']} epochs; mean ± std over seeds.{note}
 
-{groups.rate_table(rows)}
+{groups.rate_table(results['rows'])}
 
 ![test accuracy and gap against rate](cnn_variants.png)
 
-**Conclusion.** Against no dropout ({reference}):
-{'; '.join(lines) or 'nothing to compare'}.{verdict}
+**Conclusion.** Against no dropout ({findings['baseline']}):
+{against}.{findings['tompson']}
 """
-  return text, headline

@@ -39,12 +39,8 @@ def measure(cfg, context) -> dict:
           'sequence': list(dataset.image_shape), 'rows': rows}
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
-  groups.rate_plot(workdir / 'lstm_variants.png', rows,
-                   f"LSTM {results['hidden']}x{results['layers']}, "
-                   f"{results['train_examples']} {results['data']} examples")
-  headline = {f"test_accuracy_{r['variant']}_{r['rate']}": r['test_accuracy'] for r in rows}
   baseline = next((r for r in rows if r['variant'] == 'none'), None)
   lines = []
   for variant in ('naive', 'variational'):
@@ -55,25 +51,37 @@ def write(results, workdir) -> tuple[str, dict]:
                    f"{groups.versus(b, baseline)}")
   naive = {r['rate']: r for r in rows if r['variant'] == 'naive'}
   vari = {r['rate']: r for r in rows if r['variant'] == 'variational'}
-  paired = [f"rate {rate}: variational {groups.versus(vari[rate], naive[rate])} against naive"
-            for rate in sorted(set(naive) & set(vari))]
+  return {'headline': {f"test_accuracy_{r['variant']}_{r['rate']}": r['test_accuracy']
+                       for r in rows},
+          'baseline': groups.pm(baseline, 'test_accuracy') if baseline else 'not run',
+          'against_none': lines,
+          'paired': [f"rate {rate}: variational {groups.versus(vari[rate], naive[rate])} "
+                     "against naive" for rate in sorted(set(naive) & set(vari))]}
+
+
+def plot(results, findings, workdir) -> None:
+  groups.rate_plot(workdir / 'lstm_variants.png', results['rows'],
+                   f"LSTM {results['hidden']}x{results['layers']}, "
+                   f"{results['train_examples']} {results['data']} examples")
+
+
+def render(results, findings) -> str:
   h, w, c = results['sequence']
-  reference = groups.pm(baseline, 'test_accuracy') if baseline else 'not run'
   anchor = ', '.join(f'{k} {v}' for k, v in GAL_PTB_MEDIUM.items())
-  text = f"""Each {results['data']} image is a sequence of {h} rows of {w * c} features;
+  against = '; '.join(findings['against_none']) or 'nothing to compare'
+  paired = '; '.join(findings['paired']) or 'no pairs'
+  return f"""Each {results['data']} image is a sequence of {h} rows of {w * c} features;
 {results['train_examples']} training examples; LSTM with {results['layers']} layer(s) of
 {results['hidden']} units, dropout on each layer's inputs and on the last output (variational:
 also on the recurrent state), Adam with gradient clipping at norm 1, {results['epochs']} epochs;
 mean ± std over seeds.
 
-{groups.rate_table(rows)}
+{groups.rate_table(results['rows'])}
 
 ![test accuracy and gap against rate](lstm_variants.png)
 
 Anchor (Gal and Ghahramani 2016, Penn Treebank, medium LSTM, test perplexity): {anchor}. A
 language model is not what runs here; the comparison is of the same two dropout schemes.
 
-**Conclusion.** Against no dropout ({reference}):
-{'; '.join(lines) or 'nothing to compare'}. Paired by rate: {'; '.join(paired) or 'no pairs'}.
+**Conclusion.** Against no dropout ({findings['baseline']}): {against}. Paired by rate: {paired}.
 """
-  return text, headline

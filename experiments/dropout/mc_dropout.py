@@ -68,42 +68,56 @@ def _pm(values) -> tuple[float, float]:
   return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def write(results, workdir) -> tuple[str, dict]:
-  members, samples = results['members'], results['samples']
-  rows, series = [], {}
-  for label, get in [('weight scaling', lambda m: m['weight_scaling'])] + [
+def _rows(results) -> list[tuple[str, dict]]:
+  """(label, {metric: (mean, std) over members}) for weight scaling, then each T."""
+  members = results['members']
+  getters = [('weight scaling', lambda m: m['weight_scaling'])] + [
       (f'MC, T = {t}', lambda m, t=t: m['mc'][str(t)] if str(t) in m['mc'] else m['mc'][t])
-      for t in samples]:
-    cells = [label]
-    for name in ('accuracy', 'confidence', 'log_loss', 'ece'):
-      mean, std = _pm([get(m)[name] for m in members])
-      series.setdefault(name, []).append((label, mean, std))
-      cells.append(f'{mean:.4f} ± {std:.4f}')
-    rows.append(cells)
-  table = report.markdown_table(
-      ['prediction', 'test accuracy', 'mean confidence', 'log loss', 'ECE'], rows)
+      for t in results['samples']]
+  return [(label, {name: _pm([get(m)[name] for m in members])
+                   for name in ('accuracy', 'confidence', 'log_loss', 'ece')})
+          for label, get in getters]
+
+
+def analyze(results) -> dict:
+  rows = _rows(results)
+  det = {name: mean for name, (mean, _) in rows[0][1].items()}
+  last = {name: mean for name, (mean, _) in rows[-1][1].items()}
+  t_max = results['samples'][-1]
+  side = lambda d: 'underconfident' if d['confidence'] < d['accuracy'] else 'overconfident'
+  return {'headline': {'ece_weight_scaling': det['ece'], f'ece_mc_{t_max}': last['ece'],
+                       'accuracy_weight_scaling': det['accuracy'],
+                       f'accuracy_mc_{t_max}': last['accuracy']},
+          'weight_scaling': det, 'mc': last,
+          'mc_better_on': [name for name in ('log_loss', 'ece') if last[name] < det[name]],
+          'lean': {'weight_scaling': side(det), 'mc': side(last)}}
+
+
+def plot(results, findings, workdir) -> None:
+  rows, samples = _rows(results), results['samples']
   with report.figure(workdir / 'mc_dropout.png', panels=3) as (fig, axes):
     for ax, name in zip(axes, ('accuracy', 'log_loss', 'ece')):
-      mc = series[name][1:]
-      ax.errorbar(samples, [m for _, m, _ in mc], yerr=[s for _, _, s in mc], marker='o',
+      mc = [stats[name] for _, stats in rows[1:]]
+      ax.errorbar(samples, [m for m, _ in mc], yerr=[s for _, s in mc], marker='o',
                   capsize=3, label='MC dropout')
-      _, det, det_std = series[name][0]
+      det, det_std = rows[0][1][name]
       ax.axhline(det, color='k', lw=1, label='weight scaling')
       ax.axhspan(det - det_std, det + det_std, color='k', alpha=0.1)
       ax.set(xscale='log', xlabel='samples T', ylabel=name)
     axes[0].legend()
-  det = {name: series[name][0][1] for name in series}
-  last = {name: series[name][-1][1] for name in series}
-  t_max = samples[-1]
-  headline = {'ece_weight_scaling': det['ece'], f'ece_mc_{t_max}': last['ece'],
-              'accuracy_weight_scaling': det['accuracy'], f'accuracy_mc_{t_max}': last['accuracy']}
-  better = [name for name in ('log_loss', 'ece') if last[name] < det[name]]
-  side = {True: 'underconfident', False: 'overconfident'}
-  lean = (f"Weight scaling is {side[det['confidence'] < det['accuracy']]} (mean confidence "
-          f"{det['confidence']:.3f} at accuracy {det['accuracy']:.3f}), MC dropout "
-          f"{side[last['confidence'] < last['accuracy']]} ({last['confidence']:.3f} at "
-          f"{last['accuracy']:.3f}).")
-  text = f"""The {results['variant']}-dropout MLPs of section 1 at rate {results['rate']} (every
+
+
+def render(results, findings) -> str:
+  table = report.markdown_table(
+      ['prediction', 'test accuracy', 'mean confidence', 'log loss', 'ECE'],
+      [[label] + [f'{stats[name][0]:.4f} ± {stats[name][1]:.4f}'
+                  for name in ('accuracy', 'confidence', 'log_loss', 'ece')]
+       for label, stats in _rows(results)])
+  det, last, lean = findings['weight_scaling'], findings['mc'], findings['lean']
+  better = findings['mc_better_on']
+  better = ('it is better on ' + ' and '.join(better) if better
+            else 'it does not improve calibration here')
+  return f"""The {results['variant']}-dropout MLPs of section 1 at rate {results['rate']} (every
 seed), evaluated on the {results['data']} test set with the expected network (weight scaling)
 and with the softmax averaged over T dropout passes; mean ± std over seeds.
 
@@ -111,10 +125,10 @@ and with the softmax averaged over T dropout passes; mean ± std over seeds.
 
 ![accuracy, log loss and ECE against T](mc_dropout.png)
 
-**Conclusion.** With T = {t_max}, MC dropout's test accuracy is {last['accuracy']:.2%} against
-{det['accuracy']:.2%} for weight scaling, its log loss {last['log_loss']:.4f} against
-{det['log_loss']:.4f} and its ECE {last['ece']:.4f} against {det['ece']:.4f}:
-{'it is better on ' + ' and '.join(better) if better else 'it does not improve calibration here'}.
-{lean}
+**Conclusion.** With T = {results['samples'][-1]}, MC dropout's test accuracy is
+{last['accuracy']:.2%} against {det['accuracy']:.2%} for weight scaling, its log loss
+{last['log_loss']:.4f} against {det['log_loss']:.4f} and its ECE {last['ece']:.4f} against
+{det['ece']:.4f}: {better}. Weight scaling is {lean['weight_scaling']} (mean confidence
+{det['confidence']:.3f} at accuracy {det['accuracy']:.3f}), MC dropout {lean['mc']}
+({last['confidence']:.3f} at {last['accuracy']:.3f}).
 """
-  return text, headline

@@ -73,11 +73,8 @@ def measure(cfg, context) -> dict:
           if cfg.time_vmap and 'standard' in trained else None}
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
-  groups.rate_plot(workdir / 'mlp_variants.png', rows,
-                   f"MLP {results['width']}x{results['depth']}, "
-                   f"{results['train_examples']} {results['data']} examples")
   baseline = next((r for r in rows if r['variant'] == 'none'), None)
   dropped = [r for r in rows if r['rate'] > 0]
   headline = {f"test_accuracy_{r['variant']}_{r['rate']}": r['test_accuracy'] for r in rows}
@@ -106,8 +103,19 @@ def write(results, workdir) -> tuple[str, dict]:
                  f"member at a time in {o['run_s']:.2f} s (compile {o['compile_s']:.1f} s): "
                  f"vmap made the training {headline['vmap_speedup']:.2f}x faster and saved "
                  f"{o['run_s'] + o['compile_s'] - v['run_s'] - v['compile_s']:+.1f} s in all.")
+  return {'headline': headline, 'findings': lines}
+
+
+def plot(results, findings, workdir) -> None:
+  groups.rate_plot(workdir / 'mlp_variants.png', results['rows'],
+                   f"MLP {results['width']}x{results['depth']}, "
+                   f"{results['train_examples']} {results['data']} examples")
+
+
+def render(results, findings) -> str:
   anchor = ', '.join(f'{k} {v:.2f}%' for k, v in SRIVASTAVA_TABLE2.items())
-  text = f"""{results['train_examples']} training examples of {results['data']} (a fixed subset),
+  conclusion = ' '.join(findings['findings']) or 'Run with variants none and at least one dropout.'
+  return f"""{results['train_examples']} training examples of {results['data']} (a fixed subset),
 {results['test_examples']} test examples; MLP with {results['depth']} hidden layers of
 {results['width']} ReLU units (SELU and LeCun init for alpha dropout), Adam, {results['epochs']}
 epochs; mean ± standard deviation over seeds (each seed: its own initialisation and data order,
@@ -117,7 +125,7 @@ kept, and the mean weights at test time; Wan et al. (2013) mask weights and bias
 and infer by Gaussian moment matching (`mlp.dropconnect_per_example`,
 `mlp.dropconnect_samples`).
 
-{groups.rate_table(rows)}
+{groups.rate_table(results['rows'])}
 
 ![test accuracy and gap against rate](mlp_variants.png)
 
@@ -125,6 +133,5 @@ Anchor (Srivastava et al. 2014, Table 2, MNIST test error with all 60,000 traini
 {anchor}. The first is another architecture than the other two, so the gap between them is not
 dropout's alone. Our setting differs on purpose (a small subset, where overfitting shows).
 
-**Conclusion.** {' '.join(lines) or 'Run with variants none and at least one dropout.'}
+**Conclusion.** {conclusion}
 """
-  return text, headline

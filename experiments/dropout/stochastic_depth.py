@@ -56,8 +56,18 @@ def measure(cfg, context) -> dict:
           'curve_steps': [r['step'] for r in records], 'test_error_curves': curves}
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
+  base = next((r for r in rows if r['rate'] == 0), None)
+  others = [r for r in rows if r['rate'] > 0]
+  return {'headline': {f"test_error_p{r['rate']}": 1 - r['test_accuracy'] for r in rows},
+          'against_constant_depth': [
+              f"p_L = {r['rate']}: test error {_error(r, 'test_accuracy')} against "
+              f"{_error(base, 'test_accuracy')} at constant depth, "
+              f"{groups.versus(r, base)}" for r in others] if base else []}
+
+
+def plot(results, findings, workdir) -> None:
   with report.figure(workdir / 'stochastic_depth.png') as (fig, (ax,)):
     for rate, curves in results['test_error_curves'].items():
       for i, curve in enumerate(curves):
@@ -66,19 +76,18 @@ def write(results, workdir) -> tuple[str, dict]:
     ax.set(xlabel='step', ylabel='test error', yscale='log',
            title=f"ResNet-{results['depth']} on {results['data']}, one line per seed")
     ax.legend()
+
+
+def render(results, findings) -> str:
   table = report.markdown_table(
       ['p_L', 'train error', 'test error', 'test ECE'],
       [[r['rate'], _error(r, 'train_accuracy'), _error(r, 'test_accuracy'),
-        groups.pm(r, 'test_ece', percent=False)] for r in rows])
-  headline = {f"test_error_p{r['rate']}": 1 - r['test_accuracy'] for r in rows}
-  base = next((r for r in rows if r['rate'] == 0), None)
-  others = [r for r in rows if r['rate'] > 0]
-  lines = [f"p_L = {r['rate']}: test error {_error(r, 'test_accuracy')} against "
-           f"{_error(base, 'test_accuracy')} at constant depth, "
-           f"{groups.versus(r, base)}" for r in others] if base else []
+        groups.pm(r, 'test_ece', percent=False)] for r in results['rows']])
   anchor = ', '.join(f'{k} {v}%' for k, v in HUANG_RESNET110_CIFAR10.items())
   note = ' CIFAR-10 here is the shared JPEG re-encoding.' if results['data'] == 'cifar10' else ''
-  text = f"""ResNet-{results['depth']} (option-A shortcuts, BatchNorm) on
+  conclusion = ('; '.join(findings['against_constant_depth'])
+                or 'Run p_L = 0 and a positive p_L to compare.')
+  return f"""ResNet-{results['depth']} (option-A shortcuts, BatchNorm) on
 {results['train_examples']} {results['data']} training images, {results['epochs']} epochs
 ({results['steps']} steps) of Nesterov SGD with the paper's step schedule, flips and shifts
 where configured; p_L is the drop probability of the last block (linear decay rule), 0 being
@@ -92,9 +101,8 @@ updates its running statistics from that example.
 
 Anchor (Huang et al. 2016, ResNet-110, CIFAR-10, test error): {anchor}.
 
-**Conclusion.** {'; '.join(lines) or 'Run p_L = 0 and a positive p_L to compare.'}.
+**Conclusion.** {conclusion}.
 """
-  return text, headline
 
 
 def _error(row: dict, name: str) -> str:

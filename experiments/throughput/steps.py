@@ -70,9 +70,31 @@ def summarize(results: dict) -> list[dict]:
   return out
 
 
-def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
+def analyze(results: dict) -> dict:
   rows = summarize(results)
-  has_torch = all(r['ours_over_torch'] is not None for r in rows)
+  return {'headline': {r['workload']: {k: v for k, v in r.items() if k != 'workload'}
+                       for r in rows},
+          'rows': rows,
+          'has_torch': all(r['ours_over_torch'] is not None for r in rows),
+          'faster_than_torch': [r['workload'] for r in rows
+                                if r['ours_over_torch'] is not None and r['ours_over_torch'] > 1]}
+
+
+def plot(results: dict, findings: dict, workdir: pathlib.Path) -> None:
+  rows = findings['rows']
+  with report.figure(workdir / 'throughput.png') as (_, (ax,)):
+    series = ['ours_step', 'ours_scan'] + (['torch'] if findings['has_torch'] else [])
+    for i, key in enumerate(series):
+      ax.bar([x + 0.27 * i for x in range(len(rows))],
+             [r.get(f'{key}_samples_s', 0) for r in rows], 0.27, label=key.replace('_', ', '))
+    ax.set_xticks([x + 0.27 for x in range(len(rows))], [r['workload'] for r in rows])
+    ax.set_yscale('log')
+    ax.set_ylabel('training samples / s')
+    ax.legend(fontsize=8)
+
+
+def render(results: dict, findings: dict) -> str:
+  rows, has_torch = findings['rows'], findings['has_torch']
   headers = ['workload', 'ours, step/dispatch', 'ours, scan',
              *(['PyTorch eager', 'ours / PyTorch'] if has_torch else []),
              'GFLOP/s', 'of matmul rate', 'spread']
@@ -82,29 +104,21 @@ def write(results: dict, workdir: pathlib.Path) -> tuple[str, dict]:
        *([f'{r["torch_samples_s"]:,.0f}', f'{r["ours_over_torch"]:.2f}x'] if has_torch else []),
        f'{r["gflops"]:.1f}', f'{r["fraction_of_matmul"]:.0%}', f'{r["spread"]:.0%}']
       for r in rows])
-  with report.figure(workdir / 'throughput.png') as (_, (ax,)):
-    names = [r['workload'] for r in rows]
-    series = ['ours_step', 'ours_scan'] + (['torch'] if has_torch else [])
-    for i, key in enumerate(series):
-      ax.bar([x + 0.27 * i for x in range(len(rows))],
-             [r.get(f'{key}_samples_s', 0) for r in rows], 0.27, label=key.replace('_', ', '))
-    ax.set_xticks([x + 0.27 for x in range(len(rows))], names)
-    ax.set_yscale('log')
-    ax.set_ylabel('training samples / s')
-    ax.legend(fontsize=8)
   matmul = ', '.join(f'{k} {v:.0f}' for k, v in results['matmul_gflops'].items())
   verdicts = [f'{r["workload"]}: ours/PyTorch {r["ours_over_torch"]:.2f}x' for r in rows
               if r['ours_over_torch'] is not None]
+  if verdicts:
+    faster = ', '.join(findings['faster_than_torch']) or 'none'
+    verdicts.append(f'ours is faster on {faster}')
   fractions = ', '.join(f'{r["fraction_of_matmul"]:.0%} ({r["workload"]})' for r in rows)
   ceilings = ''.join(
       f' {r["workload"]}\'s matrix multiplies alone, at its shapes and batch, run at '
       f'{r["matmuls_alone_gflops"]:.0f} GFLOP/s ({r["matmuls_alone_fraction_of_matmul"]:.0%} of '
       f'the measured rate), and take {r["step_time_in_matmuls"]:.0%} of its step\'s time.'
       for r in rows if 'matmuls_alone_gflops' in r)
-  text = (f'Batch {results["batch_size"]}, Adam, float32, one device. {results["torch_note"]} '
+  return (f'Batch {results["batch_size"]}, Adam, float32, one device. {results["torch_note"]} '
           'Samples/s are medians over repeats; spread is (max - min) / median of the noisiest '
           f'contender. Measured float32 matrix-multiply rate (GFLOP/s): {matmul}.\n\n'
           f'{table}\n\n![throughput](throughput.png)\n\n'
           f'Conclusion: {"; ".join(verdicts) or "no PyTorch to compare with"}. Our step '
           f'reaches {fractions} of the measured matrix-multiply rate.{ceilings}')
-  return text, {r['workload']: {k: v for k, v in r.items() if k != 'workload'} for r in rows}

@@ -90,43 +90,57 @@ def saturation_finding(row: dict) -> str:
   return text + f": it does not learn, and {' and '.join(causes)}{unlike}."
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def _saturated_plain(rows) -> dict | None:
+  """The deepest plain run whose saturation was probed, if any."""
+  probed = [r for r in rows if r['skip'] == 'none' and r['saturation']['step']]
+  return max(probed, key=lambda r: r['depth']) if probed else None
+
+
+def analyze(results) -> dict:
+  rows = results['rows']
+  plain = sorted((r for r in rows if r['skip'] == 'none'), key=lambda r: r['depth'])
+  stops = next((r['depth'] for r in plain if not r['learns']), None)
+  skipped = [r for r in rows if r['skip'] != 'none']
+  worst_skip = min(skipped, key=lambda r: r['test_accuracy']) if skipped else None
+  deepest = _saturated_plain(rows)
+  return {
+      'headline': {**{f"test_accuracy_{r['skip']}_depth{r['depth']}": r['test_accuracy']
+                      for r in rows}, 'plain_stops_learning_at_depth': stops},
+      'stops': (f'The plain network stops learning at depth {stops} (test accuracy below twice '
+                'chance)' if stops else 'The plain network learned at every depth tried'),
+      'skips': (f"; with a skip connection the worst run still reaches "
+                f"{worst_skip['test_accuracy']:.1%} ({worst_skip['skip']}, depth "
+                f"{worst_skip['depth']})" if worst_skip else ''),
+      'saturation': saturation_finding(deepest) if deepest else ''}
+
+
+def plot(results, findings, workdir) -> None:
   rows = results['rows']
   curves_plot(workdir / 'depth_training.png', rows,
               f"{results['activation']} MLPs on {results['data']}")
-  saturation = [r for r in rows if r['skip'] == 'none' and r['saturation']['step']]
-  if saturation:
-    deepest = max(saturation, key=lambda r: r['depth'])
+  deepest = _saturated_plain(rows)
+  if deepest:
     s = deepest['saturation']
     report.plot_curves(workdir / 'saturation.png', {
         f"top hidden layer (hidden_{deepest['depth'] - 1})": (s['step'], s['top']),
         'first hidden layer (hidden_0)': (s['step'], s['bottom'])},
         'step', 'fraction saturated', title=f"plain depth {deepest['depth']}")
+
+
+def render(results, findings) -> str:
   table = report.markdown_table(
       ['skip', 'depth', 'test accuracy', 'train accuracy (last 10%)', 'learns', 'seconds'],
       [[r['skip'], r['depth'], r['test_accuracy'], r['train_accuracy'],
-        'yes' if r['learns'] else 'no', r['train_time_s']] for r in rows])
-  plain = sorted((r for r in rows if r['skip'] == 'none'), key=lambda r: r['depth'])
-  stops = next((r['depth'] for r in plain if not r['learns']), None)
-  headline = {f"test_accuracy_{r['skip']}_depth{r['depth']}": r['test_accuracy'] for r in rows}
-  headline['plain_stops_learning_at_depth'] = stops
-  skipped = [r for r in rows if r['skip'] != 'none']
-  worst_skip = min(skipped, key=lambda r: r['test_accuracy']) if skipped else None
-  stop_text = (f'The plain network stops learning at depth {stops} (test accuracy below twice '
-               'chance)' if stops else 'The plain network learned at every depth tried')
-  skip_text = (f"; with a skip connection the worst run still reaches "
-               f"{worst_skip['test_accuracy']:.1%} ({worst_skip['skip']}, depth "
-               f"{worst_skip['depth']})" if worst_skip else '')
-  saturation_text = saturation_finding(deepest) if saturation else ''
-  text = f"""{results['activation']} units, {results['weight_init']} initialisation, width
+        'yes' if r['learns'] else 'no', r['train_time_s']] for r in results['rows']])
+  saturation = '![saturation](saturation.png)' if findings['saturation'] else ''
+  return f"""{results['activation']} units, {results['weight_init']} initialisation, width
 {results['width']}, Adam, {results['steps']} steps on {results['data']}. Each run is a `train` run
 with its own directory under `runs/`.
 
 {table}
 
 ![training loss](depth_training.png)
-{'![saturation](saturation.png)' if saturation else ''}
+{saturation}
 
-**Conclusion.** {stop_text}{skip_text}.{saturation_text}
+**Conclusion.** {findings['stops']}{findings['skips']}.{findings['saturation']}
 """
-  return text, headline

@@ -97,11 +97,28 @@ def describe(rows) -> str:
           f"layer ({low:.1e} to {high:.1e} at depth {trend['deepest']}): {what}")
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
+  rows = results['rows']
+  by = {(r['activation'], r['init'], r['skip'], r['depth']): r for r in rows}
+  headline = {f'first_over_last_depth32_sigmoid_glorot_{skip}': by[key]['first_over_last']
+              for skip in ('none', 'residual', 'highway')
+              for key in [('sigmoid', 'glorot', skip, 32)] if key in by}
+  plain_sigmoid = [r for r in rows if r['activation'] == 'sigmoid' and r['skip'] == 'none']
+  matched = [r for r in rows if r['skip'] == 'none' and (r['activation'], r['init']) in
+             (('tanh', 'glorot'), ('relu', 'he'))]
+  skipped = [r for r in rows if r['skip'] != 'none']
+  return {'headline': headline, 'plain_sigmoid': describe(plain_sigmoid),
+          'matched': describe(matched), 'skipped': describe(skipped)}
+
+
+def plot(results, findings, workdir) -> None:
+  rows = results['rows']
+  _plot(workdir / 'init_profiles.png', rows, max(r['depth'] for r in rows))
+
+
+def render(results, findings) -> str:
   rows = results['rows']
   depths = sorted({r['depth'] for r in rows})
-  deepest = max(depths)
-  _plot(workdir / 'init_profiles.png', rows, deepest)
   by = {(r['activation'], r['init'], r['skip'], r['depth']): r for r in rows}
   combos = sorted({(r['activation'], r['init'], r['skip']) for r in rows},
                   key=lambda c: (['sigmoid', 'tanh', 'relu'].index(c[0]), c[1],
@@ -110,16 +127,7 @@ def write(results, workdir) -> tuple[str, dict]:
       ['activation', 'init', 'skip'] + [f'depth {d}' for d in depths],
       [[*combo] + [f"{by[(*combo, d)]['first_over_last']:.1e}" for d in depths]
        for combo in combos])
-  headline = {}
-  for skip in ('none', 'residual', 'highway'):
-    row = by.get(('sigmoid', 'glorot', skip, 32))
-    if row:
-      headline[f'first_over_last_depth32_sigmoid_glorot_{skip}'] = row['first_over_last']
-  plain_sigmoid = [r for r in rows if r['activation'] == 'sigmoid' and r['skip'] == 'none']
-  matched = [r for r in rows if r['skip'] == 'none' and (r['activation'], r['init']) in
-             (('tanh', 'glorot'), ('relu', 'he'))]
-  skipped = [r for r in rows if r['skip'] != 'none']
-  text = f"""Per-layer ||dL/dW|| of an MLP (width {results['width']}) at initialisation, mean
+  return f"""Per-layer ||dL/dW|| of an MLP (width {results['width']}) at initialisation, mean
 cross-entropy on {results['batch']} training images. The table gives the first hidden layer's
 norm over the last hidden layer's: 1 is level, below 1e-3 the first layer barely learns.
 
@@ -128,9 +136,8 @@ norm over the last hidden layer's: 1 is level, below 1e-3 the first layer barely
 ![log10 gradient norm against layer index](init_profiles.png)
 
 **Conclusion.** Fitted over depths {', '.join(map(str, depths))} (the ratio is 1 at depth 1):
-plain sigmoid networks, whichever initialiser they start from, {describe(plain_sigmoid)}.
+plain sigmoid networks, whichever initialiser they start from, {findings['plain_sigmoid']}.
 tanh with Glorot's and ReLU with He's initialisation, the pairs those initialisers were designed
-for, {describe(matched)}. With a residual or highway connection the networks of every
-activation and initialiser {describe(skipped)}.
+for, {findings['matched']}. With a residual or highway connection the networks of every
+activation and initialiser {findings['skipped']}.
 """
-  return text, headline

@@ -25,27 +25,35 @@ def measure(cfg, context) -> dict:
   return {'activation': train_cfg.activation, 'data': context.dataset.name, 'rows': rows}
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
-  depth_training.curves_plot(workdir / 'normalisation.png', rows,
+  plain = [r for r in rows if r['skip'] == 'none']
+  return {
+      'headline': {f"test_accuracy_{r['norm']}_{r['skip']}_depth{r['depth']}":
+                   r['test_accuracy'] for r in rows},
+      'plain_results': [f"{r['norm']} at depth {r['depth']}: {r['test_accuracy']:.1%}"
+                        for r in plain],
+      'verdict': ('no plain network ran' if not plain else
+                  'every plain network learns once normalised' if all(r['learns'] for r in plain)
+                  else 'normalisation alone does not rescue every plain network')}
+
+
+def plot(results, findings, workdir) -> None:
+  depth_training.curves_plot(workdir / 'normalisation.png', results['rows'],
                              f"{results['activation']} MLPs with normalisation")
+
+
+def render(results, findings) -> str:
   table = report.markdown_table(
       ['norm', 'skip', 'depth', 'test accuracy', 'train accuracy (last 10%)', 'learns'],
       [[r['norm'], r['skip'], r['depth'], r['test_accuracy'], r['train_accuracy'],
-        'yes' if r['learns'] else 'no'] for r in rows])
-  headline = {f"test_accuracy_{r['norm']}_{r['skip']}_depth{r['depth']}": r['test_accuracy']
-              for r in rows}
-  plain = [r for r in rows if r['skip'] == 'none']
-  lines = [f"{r['norm']} at depth {r['depth']}: {r['test_accuracy']:.1%}" for r in plain]
-  verdict = ('every plain network learns once normalised' if all(r['learns'] for r in plain)
-             else 'normalisation alone does not rescue every plain network')
-  text = f"""The settings of section 2, with `mlp.norm` set. Compare with the plain rows there.
+        'yes' if r['learns'] else 'no'] for r in results['rows']])
+  lines = '; '.join(findings['plain_results']) or 'none run'
+  return f"""The settings of section 2, with `mlp.norm` set. Compare with the plain rows there.
 
 {table}
 
 ![training loss](normalisation.png)
 
-**Conclusion.** Plain networks with normalisation: {'; '.join(lines) or 'none run'}:
-{verdict}.
+**Conclusion.** Plain networks with normalisation: {lines}: {findings['verdict']}.
 """
-  return text, headline

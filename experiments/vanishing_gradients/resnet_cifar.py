@@ -57,19 +57,8 @@ def _ordering(rows, block: str):
   return (mine[0], mine[-1]) if len(mine) >= 2 else None
 
 
-def write(results, workdir) -> tuple[str, dict]:
+def analyze(results) -> dict:
   rows = results['rows']
-  report.plot_curves(workdir / 'resnet_cifar.png', {
-      f"{r['block']}-{r['depth']}": (r['curve']['step'], r['curve']['error']) for r in rows},
-      'step', 'training error (augmented mini-batches)', logy=True,
-      title=f"{results['data']}, {results['steps']} steps")
-  table = report.markdown_table(
-      ['network', 'parameters', 'train error (last 10%)', 'test error', 'paper test error',
-       'seconds'],
-      [[f"{r['block']}-{r['depth']}", r['params'], f"{r['train_error']:.2%}",
-        f"{r['test_error']:.2%}",
-        f"{PAPER_TEST_ERROR[r['depth']]:.2%}" if r['block'] == 'residual'
-        and r['depth'] in PAPER_TEST_ERROR else '-', r['train_time_s']] for r in rows])
   headline = {f"{r['block']}{r['depth']}_{k}": r[k] for r in rows
               for k in ('train_error', 'test_error')}
   findings = []
@@ -95,17 +84,38 @@ def write(results, workdir) -> tuple[str, dict]:
                     f"({residual[1]['train_error']:.2%} vs {plain[1]['train_error']:.2%}): "
                     + ('the degradation problem and its cure, in the paper\'s order'
                        if degraded and fixed else 'NOT the paper\'s ordering'))
+  return {'headline': headline, 'orderings': findings}
+
+
+def plot(results, findings, workdir) -> None:
+  report.plot_curves(workdir / 'resnet_cifar.png', {
+      f"{r['block']}-{r['depth']}": (r['curve']['step'], r['curve']['error'])
+      for r in results['rows']},
+      'step', 'training error (augmented mini-batches)', logy=True,
+      title=f"{results['data']}, {results['steps']} steps")
+
+
+def render(results, findings) -> str:
+  table = report.markdown_table(
+      ['network', 'parameters', 'train error (last 10%)', 'test error', 'paper test error',
+       'seconds'],
+      [[f"{r['block']}-{r['depth']}", r['params'], f"{r['train_error']:.2%}",
+        f"{r['test_error']:.2%}",
+        f"{PAPER_TEST_ERROR[r['depth']]:.2%}" if r['block'] == 'residual'
+        and r['depth'] in PAPER_TEST_ERROR else '-', r['train_time_s']]
+       for r in results['rows']])
   data_note = ('CIFAR-10 here is the JPEG re-encoding of ../shared/data (pixels differ from the '
                'official set), so errors are comparable to the paper\'s, not equal.'
                if results['data'] == 'cifar10' else
                f"This is the small-scale stand-in on {results['data']}, not the paper's setting; "
                'the full preset (CIFAR-10, 64k iterations) is a GPU run.')
-  text = f"""{results['steps']} steps on {results['data']} ({results['device']}). {data_note}
+  orderings = '; '.join(findings['orderings']) or \
+      'Fewer than two depths ran; no ordering to report'
+  return f"""{results['steps']} steps on {results['data']} ({results['device']}). {data_note}
 
 {table}
 
 ![training error](resnet_cifar.png)
 
-**Conclusion.** {'; '.join(findings) or 'Fewer than two depths ran; no ordering to report'}.
+**Conclusion.** {orderings}.
 """
-  return text, headline
