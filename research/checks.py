@@ -23,6 +23,11 @@ def positive(key: str, value) -> None:
     raise UserError(f'{key}={value!r} is not allowed; it takes a positive integer')
 
 
+def whole(key: str, value) -> None:
+  if type(value) is not int or value < 0:
+    raise UserError(f'{key}={value!r} is not allowed; it takes a whole number >= 0')
+
+
 def positive_ints(key: str, values) -> None:
   if not values or not all(type(v) is int and v >= 1 for v in values):
     raise UserError(f'{key}={values!r} is not allowed; it takes positive integers')
@@ -41,3 +46,9 @@ def rates(key: str, values) -> None:
 def greater_than_zero(key: str, value) -> None:
   if not value > 0:
     raise UserError(f'{key}={value} is out of range: must be > 0')
+
+
+def cifar_resnet_depth(key: str, depth) -> None:
+  from research.models.resnet import is_cifar_depth
+  if type(depth) is not int or not is_cifar_depth(depth):
+    raise UserError(f'{key}={depth!r} is not 6n+2 for n >= 1 (8, 14, 20, 32, 44, 56, 110)')

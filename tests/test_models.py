@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
-from research.errors import UserError
 from research.models import build_model, resnet
 from research.nn import activations, initializers
 from research.nn.dropout import Dropout
@@ -102,8 +101,11 @@ def test_resnet_runs_and_updates_batch_stats(block):
 
 
 def test_resnet_depth_must_be_6n_plus_2():
-  with pytest.raises(UserError, match='6n\\+2'):
+  with pytest.raises(ValueError, match='6n\\+2'):
     resnet.blocks_per_stage(21)
+  assert [d for d in range(120) if resnet.is_cifar_depth(d)] == [8, 14, 20, 26, 32, 38, 44, 50,
+                                                                 56, 62, 68, 74, 80, 86, 92, 98,
+                                                                 104, 110, 116]
 
 
 @pytest.mark.parametrize('pool', ['max', 'avg', 'none'])
@@ -123,9 +125,9 @@ def test_registries_name_the_choices():
     assert activations.get_activation(name)(jnp.ones(3)).shape == (3,)
   for name in ('lecun', 'glorot', 'he', 'lecun_uniform', 'glorot_uniform', 'he_uniform'):
     assert initializers.get_initializer(name)(jax.random.key(0), (4, 4)).shape == (4, 4)
-  with pytest.raises(UserError, match='activation .* choose one of'):
+  with pytest.raises(ValueError, match='activation .* choose one of'):
     activations.get_activation('rellu')
-  with pytest.raises(UserError, match="model='transformer' is not a model"):
+  with pytest.raises(ValueError, match="'transformer' is not a model"):
     build_model('transformer', {}, 10)
 
 

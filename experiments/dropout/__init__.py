@@ -23,7 +23,6 @@ from experiments.dropout import config as config_lib
 from research.data import NAMES as DATASETS
 from research.data import load_dataset
 from research.errors import UserError
-from research.models.resnet import blocks_per_stage
 
 DESCRIPTION = 'dropout and its variants: MLP, CNN, LSTM, stochastic depth, MC dropout'
 SECTIONS = {'mlp_variants': mlp_variants, 'cnn_variants': cnn_variants,
@@ -78,15 +77,14 @@ def validate(c: ml_collections.ConfigDict) -> None:
     for key in ('epochs', 'batch_size'):
       checks.positive(f'{group}.{key}', c[group][key])
     for key in ('train_examples', 'chunk_epochs', 'vmap_members'):
-      if type(c[group][key]) is not int or c[group][key] < 0:
-        raise UserError(f'{group}.{key}={c[group][key]!r} must be a whole number >= 0')
+      checks.whole(f'{group}.{key}', c[group][key])
     checks.greater_than_zero(f'{group}.learning_rate', c[group].learning_rate)
   for key, value in (('mlp_variants.depth', m.depth), ('mlp_variants.width', m.width),
                      ('cnn_variants.dropblock_size', n.dropblock_size),
                      ('lstm_variants.hidden', r.hidden), ('lstm_variants.layers', r.layers),
                      *(('cnn_variants.channels', v) for v in (*n.channels, *n.dense))):
     checks.positive(key, value)
-  blocks_per_stage(s.depth)
+  checks.cifar_resnet_depth('stochastic_depth.depth', s.depth)
   if mc.variant == 'none' or mc.variant not in m.variants:
     raise UserError(f'mc_dropout.variant={mc.variant!r} must be one of the dropout variants of '
                     f'mlp_variants.variants {tuple(m.variants)}: it evaluates those networks')

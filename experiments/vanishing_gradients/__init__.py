@@ -24,9 +24,8 @@ from experiments.vanishing_gradients import config as config_lib
 from research.data import NAMES as DATASETS
 from research.data import load_dataset
 from research.data.dataset import NORMALIZATIONS
-from research.errors import UserError
 from research.models.mlp import SKIPS
-from research.models.resnet import BLOCKS, blocks_per_stage
+from research.models.resnet import BLOCKS
 from research.nn.activations import ACTIVATIONS
 from research.nn.initializers import INITIALIZERS
 from research.nn.normalization import NORMS
@@ -87,14 +86,13 @@ def validate(c: ml_collections.ConfigDict) -> None:
   checks.subset('resnet_cifar.blocks', r.blocks, BLOCKS)
   checks.positive_ints('resnet_cifar.depths', r.depths)
   for depth in r.depths:
-    blocks_per_stage(depth)
+    checks.cifar_resnet_depth('resnet_cifar.depths', depth)
   for key, value in (('init_profiles.width', p.width), ('init_profiles.batch', p.batch),
                      ('depth_training.width', t.width), ('depth_training.steps', t.steps),
                      ('depth_training.batch_size', t.batch_size),
                      ('resnet_cifar.steps', r.steps), ('resnet_cifar.batch_size', r.batch_size)):
     checks.positive_ints(key, (value,))
-  if t.diagnostics_every < 1:
-    raise UserError('depth_training.diagnostics_every must be at least 1')
+  checks.at_least('depth_training.diagnostics_every', t.diagnostics_every, 1)
   checks.greater_than_zero('depth_training.learning_rate', t.learning_rate)
   checks.greater_than_zero('resnet_cifar.learning_rate', r.learning_rate)
   checks.choice('resnet_cifar.normalize', r.normalize, NORMALIZATIONS)

@@ -3,7 +3,6 @@
 of training done (for scheduled regularisers such as DropBlock)."""
 import flax.linen as nn
 
-from research.errors import UserError
 from research.models.cnn import CNN
 from research.models.lstm import LSTMClassifier
 from research.models.mlp import MLP
@@ -16,5 +15,5 @@ def build_model(name: str, options: dict, num_classes: int,
                 axis_name: str | None = None) -> nn.Module:
   """`options` are the fields of the model's config group, e.g. {'depth': 4, 'width': 128}."""
   if name not in MODELS:
-    raise UserError(f'model={name!r} is not a model; choose one of {", ".join(MODELS)}')
+    raise ValueError(f'{name!r} is not a model; choose one of {", ".join(MODELS)}')
   return MODELS[name](num_classes=num_classes, axis_name=axis_name, **options)

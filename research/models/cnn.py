@@ -14,7 +14,6 @@ from research.nn.dropout import DropBlock, Dropout, SpatialDropout
 from research.nn.initializers import get_initializer
 from research.nn.normalization import make_norm
 from research.nn.pooling import max_pool_2x2
-from research.errors import UserError
 
 POOLS = ('max', 'avg', 'none')
 CONV_DROPOUTS = ('standard', 'spatial', 'dropblock')
@@ -32,7 +31,7 @@ def pool_2x2(x_BxHxWxC: jax.Array, kind: str) -> jax.Array:
     return max_pool_2x2(x) if switch.cpu_tuned() else nn.max_pool(x, (2, 2), (2, 2))
   if kind == 'avg':
     return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
-  raise UserError(f'pool {kind!r} is unknown; choose one of {", ".join(POOLS)}')
+  raise ValueError(f'pool {kind!r} is unknown; choose one of {", ".join(POOLS)}')
 
 
 class CNN(nn.Module):
@@ -57,8 +56,8 @@ class CNN(nn.Module):
       return SpatialDropout(self.conv_dropout, self.axis_name, name=name)
     if self.conv_dropout_kind == 'dropblock':
       return DropBlock(self.conv_dropout, self.dropblock_size, self.axis_name, name=name)
-    raise UserError(f'cnn.conv_dropout_kind={self.conv_dropout_kind!r} is unknown; choose one '
-                    f'of {", ".join(CONV_DROPOUTS)}')
+    raise ValueError(f'CNN: conv_dropout_kind={self.conv_dropout_kind!r} is unknown; choose '
+                     f'one of {", ".join(CONV_DROPOUTS)}')
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jax.Array, train: bool, progress=1.0) -> jax.Array:

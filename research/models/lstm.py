@@ -11,7 +11,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from research.errors import UserError
 from research.nn.dropout import Dropout, LockedDropout, example_draws, is_off
 
 DROPOUTS = ('naive', 'variational')
@@ -49,8 +48,8 @@ class LSTMClassifier(nn.Module):
   def __call__(self, x_BxHxWxC: jax.Array, train: bool, progress=1.0) -> jax.Array:
     del progress
     if self.dropout_kind not in DROPOUTS:
-      raise UserError(f'lstm.dropout_kind={self.dropout_kind!r} is unknown; choose one of '
-                      f'{", ".join(DROPOUTS)}')
+      raise ValueError(f'LSTMClassifier: dropout_kind={self.dropout_kind!r} is unknown; '
+                       f'choose one of {", ".join(DROPOUTS)}')
     b, t = x_BxHxWxC.shape[:2]
     seq_BxTxD = x_BxHxWxC.reshape(b, t, -1)
     unit_dropout = Dropout if self.dropout_kind == 'naive' else LockedDropout

@@ -4,7 +4,6 @@ dropout of research/nn/dropout.py, or DropConnect on the hidden weights)."""
 import flax.linen as nn
 import jax
 
-from research.errors import UserError
 from research.nn import dropout as dropout_lib
 from research.nn.activations import get_activation
 from research.nn.initializers import get_initializer
@@ -49,8 +48,8 @@ class MLP(nn.Module):
     del progress  # no scheduled regulariser here
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
     if self.dropout_kind not in DROPOUTS:
-      raise UserError(f'mlp.dropout_kind={self.dropout_kind!r} is unknown; choose one of '
-                      f'{", ".join(DROPOUTS)}')
+      raise ValueError(f'MLP: dropout_kind={self.dropout_kind!r} is unknown; choose one of '
+                       f'{", ".join(DROPOUTS)}')
     h_BxD = x.reshape(x.shape[0], -1)
     for i in range(self.depth):
       # BatchNorm subtracts each unit's batch mean, so a bias before it is cancelled exactly

@@ -21,7 +21,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from research.errors import UserError
 from research.models.mlp import HIGHWAY_GATE_BIAS
 from research.nn.activations import get_activation
 from research.nn.conv import make_conv
@@ -33,9 +32,14 @@ BLOCKS = ('residual', 'plain', 'highway')
 STAGE_FILTERS = (16, 32, 64)
 
 
+def is_cifar_depth(depth: int) -> bool:
+  """He et al.'s CIFAR networks have 6n+2 layers, n >= 1 (8, 14, 20, 32, 44, 56, 110)."""
+  return depth >= 8 and (depth - 2) % 6 == 0
+
+
 def blocks_per_stage(depth: int) -> int:
-  if depth < 8 or (depth - 2) % 6:
-    raise UserError(f'resnet.depth={depth} is not 6n+2 for n >= 1 (8, 14, 20, 32, 44, 56, 110)')
+  if not is_cifar_depth(depth):
+    raise ValueError(f'CifarResNet: depth={depth} is not 6n+2 for n >= 1')
   return (depth - 2) // 6
 
 
@@ -105,7 +109,8 @@ class CifarResNet(nn.Module):
   def __call__(self, x_BxHxWxC: jax.Array, train: bool, progress=1.0) -> jax.Array:
     del progress  # stochastic depth has no schedule in time, only in depth
     if self.block not in BLOCKS:
-      raise UserError(f'resnet.block={self.block!r} is unknown; choose one of {", ".join(BLOCKS)}')
+      raise ValueError(f'CifarResNet: block={self.block!r} is unknown; choose one of '
+                       f'{", ".join(BLOCKS)}')
     n = blocks_per_stage(self.depth)
     act, kernel_init = get_activation(self.activation), get_initializer(self.weight_init)
     h = conv3x3(STAGE_FILTERS[0], 1, self.norm == 'none', kernel_init, 'stem')(x_BxHxWxC)

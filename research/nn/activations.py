@@ -4,7 +4,6 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from research.errors import UserError
 
 ACTIVATIONS = {
     'linear': lambda x: x,
@@ -23,5 +22,5 @@ ACTIVATIONS = {
 
 def get_activation(name: str):
   if name not in ACTIVATIONS:
-    raise UserError(f'activation {name!r} is unknown; choose one of {", ".join(ACTIVATIONS)}')
+    raise ValueError(f'activation {name!r} is unknown; choose one of {", ".join(ACTIVATIONS)}')
   return ACTIVATIONS[name]

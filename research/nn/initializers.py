@@ -6,7 +6,6 @@ He: ReLU). The normal variants are truncated, as in jax.nn.initializers.
 """
 from jax.nn import initializers
 
-from research.errors import UserError
 
 INITIALIZERS = {
     'lecun': initializers.lecun_normal(),
@@ -20,5 +19,5 @@ INITIALIZERS = {
 
 def get_initializer(name: str):
   if name not in INITIALIZERS:
-    raise UserError(f'init {name!r} is unknown; choose one of {", ".join(INITIALIZERS)}')
+    raise ValueError(f'init {name!r} is unknown; choose one of {", ".join(INITIALIZERS)}')
   return INITIALIZERS[name]

@@ -4,7 +4,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from research.errors import UserError
 from research.nn import switch
 from research.nn.channels import add_channel_bias, channel_sum, scale_channels
 
@@ -62,4 +61,4 @@ def make_norm(name: str, train: bool, axis_name: str | None):
                  axis_name=axis_name)
   if name == 'layer':
     return nn.LayerNorm()
-  raise UserError(f'norm {name!r} is unknown; choose one of {", ".join(NORMS)}')
+  raise ValueError(f'norm {name!r} is unknown; choose one of {", ".join(NORMS)}')

@@ -144,7 +144,7 @@ def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
   if c.resnet.stochastic_depth and c.resnet.block != 'residual':
     raise UserError('resnet.stochastic_depth drops residual branches: it needs '
                     'resnet.block=residual')
-  resnet.blocks_per_stage(c.resnet.depth)
+  checks.cifar_resnet_depth('resnet.depth', c.resnet.depth)
 
 
 def _validate_training(c: TrainConfig) -> None:
