@@ -13,7 +13,7 @@ TINY = ['seeds=2',
         'cnn_variants.dense=(8,)',
         'lstm_variants.train_examples=100', 'lstm_variants.hidden=8', 'lstm_variants.epochs=1',
         'stochastic_depth.train_examples=100', 'stochastic_depth.epochs=2',
-        'stochastic_depth.chunk_epochs=1',
+        'stochastic_depth.epochs_per_call=1',
         'mc_dropout.rate=0.5', 'mc_dropout.samples=1,3']
 GROUPS = ['cnn_dropblock', 'cnn_spatial', 'cnn_standard', 'lstm_naive', 'lstm_variational',
           'mlp_alpha', 'mlp_dropconnect', 'mlp_gaussian', 'mlp_standard', 'resnet8']

@@ -85,13 +85,13 @@ def test_members_on_1_and_8_devices_agree(digits):
 
 
 def test_a_preempted_ensemble_saves_and_resumes_bit_identically(digits, tmp_path, monkeypatch):
-  cfg = dataclasses.replace(CFG, epochs=4, chunk_epochs=2)
+  cfg = dataclasses.replace(CFG, epochs=4, epochs_per_call=2)
   seeds, rates = [0, 1], [0.0, 0.3]
   whole = ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'whole', {'a': 1}, {})
 
   call = ensemble.Ensemble.call
 
-  def call_then_sigterm(self, *args):  # the scheduler preempts the job in the first chunk
+  def call_then_sigterm(self, *args):  # the scheduler preempts the job in the first call
     os.kill(os.getpid(), signal.SIGTERM)
     return call(self, *args)
 

@@ -6,8 +6,9 @@ unit dropout and its variants on an MLP, dropout on convolutional features, drop
 LSTM, stochastic depth in a ResNet, and Monte Carlo dropout's calibration.
 
 Seeds and rates of one model are independent runs trained together as one compiled program,
-vmapped in batches (research/train/ensemble.py), in WORKDIR/runs/GROUP with checkpoints; finished sections are
-kept under sections/, so an interrupted experiment resumes where it stopped.
+vmapped in batches (research/train/ensemble.py), in WORKDIR/runs/GROUP with checkpoints;
+finished sections are kept under sections/, so an interrupted experiment resumes where it
+stopped.
 """
 import functools
 import pathlib
@@ -48,15 +49,15 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.data = 'digits'
   c.fast_compile = True
   c.mlp_variants.update(dict(train_examples=300, width=128, epochs=50, batch_size=50,
-                             chunk_epochs=0))
+                             epochs_per_call=0))
   c.cnn_variants.update(dict(data='digits', rates=(0.2,), train_examples=300, channels=(8, 16),
                              dense=(32,), dropblock_size=2, epochs=60, batch_size=50,
-                             learning_rate=3e-3, chunk_epochs=0, vmap_members=1))
+                             learning_rate=3e-3, epochs_per_call=0, vmap_members=1))
   c.lstm_variants.update(dict(rates=(0.3,), train_examples=400, hidden=32, epochs=50,
-                              batch_size=50, learning_rate=5e-3, chunk_epochs=0,
+                              batch_size=50, learning_rate=5e-3, epochs_per_call=0,
                               vmap_members=1))
   c.stochastic_depth.update(dict(data='digits', depth=8, train_examples=150, epochs=8,
-                                 batch_size=50, flip=False, translate=1, chunk_epochs=4,
+                                 batch_size=50, flip=False, translate=1, epochs_per_call=4,
                                  vmap_members=1))
   c.mc_dropout.samples = (1, 2, 5, 10, 20, 50)
 
@@ -76,7 +77,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     checks.rates(f'{group}.rates', c[group].rates)
     for key in ('epochs', 'batch_size'):
       checks.positive(f'{group}.{key}', c[group][key])
-    for key in ('train_examples', 'chunk_epochs', 'vmap_members'):
+    for key in ('train_examples', 'epochs_per_call', 'vmap_members'):
       checks.whole(f'{group}.{key}', c[group][key])
     checks.greater_than_zero(f'{group}.learning_rate', c[group].learning_rate)
   for key, value in (('mlp_variants.depth', m.depth), ('mlp_variants.width', m.width),

@@ -23,7 +23,7 @@ def ensemble_config(cfg, variant: str, fast_compile: bool) -> ensemble.EnsembleC
                  dropblock_size=cfg.dropblock_size)
   return ensemble.EnsembleConfig(
       model='cnn', options=options, rate_field='conv_dropout', epochs=cfg.epochs,
-      batch_size=cfg.batch_size, chunk_epochs=cfg.chunk_epochs,
+      batch_size=cfg.batch_size, epochs_per_call=cfg.epochs_per_call,
       vmap_members=cfg.vmap_members, fast_compile=fast_compile,
       optim=optim.OptimConfig(name='adam', learning_rate=cfg.learning_rate),
       loss=losses.LossConfig())

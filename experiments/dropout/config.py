@@ -17,7 +17,7 @@ class MlpVariants:
   epochs: int = 200                    # passes over the subset
   batch_size: int = 100                # examples per step
   learning_rate: float = 1e-3          # Adam's learning rate
-  chunk_epochs: int = 50               # epochs per compiled call and checkpoint; 0 = all
+  epochs_per_call: int = 50            # epochs per compiled call and checkpoint; 0 = all
   vmap_members: int = 0                # members vmapped at a time; 0 = all
   time_vmap: bool = True               # also time the standard group one member at a time
 
@@ -35,7 +35,7 @@ class CnnVariants:
   epochs: int = 50                     # passes over the subset
   batch_size: int = 100                # examples per step
   learning_rate: float = 1e-3          # Adam's learning rate
-  chunk_epochs: int = 10               # epochs per compiled call and checkpoint; 0 = all
+  epochs_per_call: int = 10            # epochs per compiled call and checkpoint; 0 = all
   vmap_members: int = 0                # members vmapped at a time; 0 = all
 
 
@@ -49,7 +49,7 @@ class LstmVariants:
   epochs: int = 40                     # passes over the subset
   batch_size: int = 100                # examples per step
   learning_rate: float = 2e-3          # Adam's learning rate
-  chunk_epochs: int = 10               # epochs per compiled call and checkpoint; 0 = all
+  epochs_per_call: int = 10            # epochs per compiled call and checkpoint; 0 = all
   vmap_members: int = 0                # members vmapped at a time; 0 = all
 
 
@@ -67,7 +67,7 @@ class StochasticDepth:
   decay_at: tuple[float, ...] = (0.5, 0.75)  # fractions of training where the rate drops 10x
   flip: bool = True                    # horizontal flips
   translate: int = 4                   # shifts of up to this many pixels
-  chunk_epochs: int = 10               # epochs per compiled call and checkpoint; 0 = all
+  epochs_per_call: int = 10            # epochs per compiled call and checkpoint; 0 = all
   vmap_members: int = 0                # members vmapped at a time; 0 = all
 
 

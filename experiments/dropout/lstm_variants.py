@@ -22,7 +22,7 @@ def ensemble_config(cfg, variant: str, fast_compile: bool) -> ensemble.EnsembleC
                  dropout_kind='variational' if variant == 'none' else variant)
   return ensemble.EnsembleConfig(
       model='lstm', options=options, rate_field='dropout', epochs=cfg.epochs,
-      batch_size=cfg.batch_size, chunk_epochs=cfg.chunk_epochs,
+      batch_size=cfg.batch_size, epochs_per_call=cfg.epochs_per_call,
       vmap_members=cfg.vmap_members, fast_compile=fast_compile,
       optim=optim.OptimConfig(name='adam', learning_rate=cfg.learning_rate, grad_clip=1.0),
       loss=losses.LossConfig())

@@ -28,7 +28,7 @@ def ensemble_config(cfg, train_examples: int, fast_compile: bool) -> ensemble.En
       model='resnet', options=dict(depth=cfg.depth, block='residual', activation='relu',
                                    weight_init='he', norm='batch'),
       rate_field='stochastic_depth', epochs=cfg.epochs, batch_size=cfg.batch_size,
-      chunk_epochs=cfg.chunk_epochs,
+      epochs_per_call=cfg.epochs_per_call,
       vmap_members=cfg.vmap_members, fast_compile=fast_compile,
       optim=optim.OptimConfig(
           name='nesterov', learning_rate=cfg.learning_rate, momentum=0.9,

@@ -5,10 +5,11 @@ augmentation, all drawn from its seed exactly as a `train` run with that seed dr
 its own value of one model option (`rate_field`: a dropout rate, a stochastic-depth rate...),
 passed to the model as a traced number. So a sweep over seeds and rates of one model compiles
 once, and its small matrix products become larger batched ones, which is where the time goes
-on a CPU. Training is measured in epochs; an epoch is a `lax.scan` over its steps, a chunk of
-epochs is one call, and a checkpoint (Orbax, every member at once) follows each chunk, so an
-interrupted ensemble resumes exactly. Members are spread over the local devices when their
-number divides evenly (they never communicate); otherwise all live on the first device.
+on a CPU. Training is measured in epochs; an epoch is a `lax.scan` over its steps,
+`epochs_per_call` epochs are one call, and a checkpoint (Orbax, every member at once) follows
+each call, so an interrupted ensemble resumes exactly. Members are spread over the local
+devices when their number divides evenly (they never communicate); otherwise all live on the
+first device.
 """
 import dataclasses
 import functools
@@ -39,7 +40,7 @@ class EnsembleConfig:
   optim: optim.OptimConfig
   loss: losses.LossConfig = losses.LossConfig()
   augment: augment_lib.AugmentConfig = augment_lib.AugmentConfig()
-  chunk_epochs: int = 0          # epochs per compiled call and checkpoint (0 = all at once)
+  epochs_per_call: int = 0          # epochs per compiled call and checkpoint (0 = all at once)
   vmap_members: int = 0          # members vmapped together, the rest in turn (0 = all)
   fast_compile: bool = False     # LLVM -O1 instead of -O2: about half the compile time on a CPU
   eval_batch_size: int = 1000
@@ -182,13 +183,13 @@ class Ensemble:
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=self.members),
                         shapes)
 
-  # The driver's program (research/train/driver.Program): a call is a chunk of epochs.
+  # The driver's program (research/train/driver.Program): a call is `epochs_per_call` epochs.
 
   @functools.cached_property
   def schedule(self) -> driver.Schedule:
-    chunk = (self.cfg.chunk_epochs or self.cfg.epochs) * self.per_epoch
-    return driver.Schedule(total_steps=self.total_steps, log_every=chunk, eval_every=chunk,
-                           checkpoint_every=chunk)
+    per_call = (self.cfg.epochs_per_call or self.cfg.epochs) * self.per_epoch
+    return driver.Schedule(total_steps=self.total_steps, log_every=per_call,
+                           eval_every=per_call, checkpoint_every=per_call)
 
   @functools.cached_property
   def _train_data(self):
@@ -207,10 +208,10 @@ class Ensemble:
     return states
 
   def call(self, states, step: int):
-    """The chunk of epochs from `step`'s epoch (shorter at the end), compiled once per length;
+    """`epochs_per_call` epochs from `step`'s epoch (fewer at the end), compiled once per count;
     its compile and run seconds add to self.timing."""
     done = step // self.per_epoch
-    count = min(self.cfg.chunk_epochs or self.cfg.epochs, self.cfg.epochs - done)
+    count = min(self.cfg.epochs_per_call or self.cfg.epochs, self.cfg.epochs - done)
     args = (states, self.seeds, self.rates, self._train_data, jnp.int32(done))
     if count not in self._compiled:
       start = time.perf_counter()
@@ -240,7 +241,7 @@ class Ensemble:
   def train(self, workdir: pathlib.Path, config_dict: dict, manifest: dict, desc: str = ''):
     """Trains every member to `epochs` (resuming from workdir's checkpoint); returns states.
 
-    metrics.jsonl gets per-epoch train metrics and, after every chunk, test accuracy and
+    metrics.jsonl gets per-epoch train metrics and, after every call, test accuracy and
     loss, one value per member (`loss/3` is member 3's).
     """
     return driver.drive(self, workdir, config_dict, manifest, keep=2,
