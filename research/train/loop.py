@@ -148,7 +148,9 @@ class SingleRun:
     return self.backend.put(self.host_state)
 
   def restore_target(self):
-    return checkpoint.abstract(self.host_state)
+    # The placed state's shardings: with several processes a checkpoint must be restored into
+    # global arrays, since no process may put local arrays onto another's devices.
+    return checkpoint.abstract(self.backend.get(self.initial_state()))
 
   def from_checkpoint(self, restored):
     return self.backend.put(restored)
