@@ -45,14 +45,12 @@ def _write_report(workdir: pathlib.Path, config, results: dict) -> None:
       'test loss': ([r['step'] for r in test], [r['loss'] for r in test])},
       'step', 'loss', title=f'{config.model} on {config.data}', logy=True)
   t = results['test']
-  table = report.markdown_table(
-      ['metric', 'value'],
-      [[k, t[k]] for k in ('accuracy', 'loss', 'log_loss', 'precision_macro', 'recall_macro',
-                           'f1_macro', 'roc_auc_macro', 'ece')])
+  table = report.markdown_table(['metric', 'value'],
+                                [[k, t[k]] for k in REPORTED[config.task]])
   (workdir / 'report.md').write_text(f"""# train: {config.model} on {config.data}
 
 ## Question
-How well does a {config.model} learn {config.data} with {config.optim.name}
+How well does a {config.model} learn {config.data} ({config.task}) with {config.optim.name}
 (lr {config.optim.learning_rate}, {config.optim.schedule}) in {config.steps} steps of batch
 {config.batch_size}?
 
@@ -66,10 +64,27 @@ seed {config.seed}. Full config: `config.json`; versions and machine: `manifest.
 ![loss curves](loss.png)
 
 ## Conclusion
-After {config.steps} steps the test accuracy is {t['accuracy']:.2%} (log loss
-{t['log_loss']:.4f}, ECE {t['ece']:.4f}). Final state fingerprint
+After {config.steps} steps {_outcome(config.task, t)}. Final state fingerprint
 `{results['state_fingerprint']}`.
 """)
+
+
+# The test metrics each task's report tabulates.
+REPORTED = {
+    'classification': ('accuracy', 'loss', 'log_loss', 'precision_macro', 'recall_macro',
+                       'f1_macro', 'roc_auc_macro', 'ece'),
+    'binary': ('accuracy', 'loss', 'precision_macro', 'recall_macro', 'f1_macro',
+               'roc_auc_macro', 'ece'),
+    'regression': ('r2', 'rmse', 'mae', 'loss'),
+}
+
+
+def _outcome(task: str, test: dict) -> str:
+  """The run's result in words: what its summary line and report say."""
+  if task == 'regression':
+    return f"the test R^2 is {test['r2']:.3f} (RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g})"
+  return (f"the test accuracy is {test['accuracy']:.2%} (log loss {test['log_loss']:.4f}, "
+          f"ECE {test['ece']:.4f})")
 
 
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
@@ -85,5 +100,7 @@ def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
 
 
 def summary(results: dict) -> str:
-  return (f'test accuracy {results["test"]["accuracy"]:.4f}, '
-          f'fingerprint {results["state_fingerprint"][:16]}')
+  test = results['test']
+  headline = (f'test R^2 {test["r2"]:.4f}, RMSE {test["rmse"]:.4g}' if 'r2' in test
+              else f'test accuracy {test["accuracy"]:.4f}')
+  return f'{headline}, fingerprint {results["state_fingerprint"][:16]}'

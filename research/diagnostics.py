@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import losses, metrics
+from research import losses, metrics, tasks
 
 SATURATING = {'sigmoid': lambda a: a * (1 - a) < 0.1 * 0.25,
               'tanh': lambda a: 1 - a ** 2 < 0.1}
@@ -68,7 +68,8 @@ def activation_statistics(sown, activation: str) -> dict[str, jax.Array]:
   return stats
 
 
-def make_diagnostics(model, activation: str, loss_cfg: losses.LossConfig = losses.LossConfig()):
+def make_diagnostics(model, activation: str, loss_cfg: losses.LossConfig = losses.LossConfig(),
+                     task=tasks.Classification()):
   """The jittable (params, batch_stats, images, labels, key) -> {statistic/layer: scalar}.
 
   The model runs in training mode (BatchNorm on batch statistics, dropout drawn from `key`),
@@ -79,7 +80,7 @@ def make_diagnostics(model, activation: str, loss_cfg: losses.LossConfig = losse
       variables = {'params': p, **({'batch_stats': batch_stats} if batch_stats else {})}
       logits, sown = model.apply(variables, images, train=True, rngs={'dropout': key},
                                  mutable=['activations', 'batch_stats'])
-      loss = losses.batch_loss(loss_cfg, logits, labels)
+      loss = task.batch_loss(loss_cfg, logits, labels)
       return loss, sown.get('activations', {})
 
     (loss, sown), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

@@ -19,17 +19,25 @@ from research.data import load_dataset
 from research.train import loop, parallel, state as state_lib
 
 
-def _config(backend: str, devices: int):
+# The other tasks (research/tasks.py), each on its own data.
+TASKS = {'classification': {},
+         'regression': {'task': 'regression', 'data': 'diabetes', 'loss.name': 'mse'},
+         'binary': {'task': 'binary', 'data': 'breast_cancer'}}
+
+
+def _config(backend: str, devices: int, task: str = 'classification'):
   return config_lib.replace(
       config_lib.TrainConfig(), backend=backend, num_devices=devices, batch_size=64,
       eval_batch_size=200, **{'mlp.depth': 2, 'mlp.width': 64, 'mlp.dropout': 0.3,
                               'mlp.norm': 'batch', 'optim.name': 'momentum',
-                              'optim.learning_rate': 0.05})
+                              'optim.learning_rate': 0.05, **TASKS[task]})
 
 
-def _run(backend: str, devices: int, steps: int = 20, host_batches: bool = False):
-  """(train losses, final state fingerprint, test accuracy) of a short run."""
-  config, dataset = _config(backend, devices), load_dataset('digits')
+def _run(backend: str, devices: int, steps: int = 20, host_batches: bool = False,
+         task: str = 'classification'):
+  """(train losses, final state fingerprint, test metrics) of a short run."""
+  config = _config(backend, devices, task)
+  dataset = load_dataset(config.data)
   b, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices),
                                      host_batches)
   state, source = b.put(host_state), loop.make_inputs(config, dataset, b, host_batches)
@@ -37,8 +45,9 @@ def _run(backend: str, devices: int, steps: int = 20, host_batches: bool = False
   for step in range(steps):
     state, m = b.train_step(state, *source.train(step))
     losses.append(float(np.ravel(m['loss'])[0]))
-  test = loop.evaluate(b, state, source, len(dataset.test_labels), config.eval_batch_size)
-  return np.array(losses), state_lib.fingerprint(b.get(state)), test['accuracy']
+  test = loop.evaluate(b, state, source, len(dataset.test_labels), config.eval_batch_size,
+                       loop.task_of(config, dataset))
+  return np.array(losses), state_lib.fingerprint(b.get(state)), test
 
 
 def _losses(backend: str, devices: int, steps: int = 20):
@@ -68,11 +77,26 @@ def test_pmap_and_shard_map_agree_on_one_device():
   (pmap_losses, _, pmap_accuracy), (shard_losses, _, shard_accuracy) = (
       _run('pmap', 1, steps=5), _run('shard_map', 1, steps=5))
   np.testing.assert_allclose(pmap_losses, shard_losses, rtol=1e-6)
-  assert pmap_accuracy == shard_accuracy
+  assert pmap_accuracy['accuracy'] == shard_accuracy['accuracy']
 
 
 @pytest.mark.parametrize('devices', [1, 8])
 def test_batches_gathered_per_process_train_like_the_resident_data(reference, devices):
-  losses, _, accuracy = _run('shard_map', devices, host_batches=True)
+  losses, _, test = _run('shard_map', devices, host_batches=True)
   np.testing.assert_allclose(losses, reference[0], rtol=1e-5)
-  assert accuracy == _run('shard_map', 1)[2]
+  assert test['accuracy'] == _run('shard_map', 1)[2]['accuracy']
+
+
+@pytest.mark.parametrize('task', ['regression', 'binary'])
+def test_every_task_trains_alike_on_1_2_4_and_8_devices_with_both_backends(task):
+  reference_losses, _, reference_test = _run('shard_map', 1, task=task)
+  assert reference_losses[-1] < reference_losses[0]
+  for backend in parallel.BACKENDS:
+    for devices in (1, 2, 4, 8):
+      losses, _, test = _run(backend, devices, task=task)
+      np.testing.assert_allclose(losses, reference_losses, rtol=1e-5,
+                                 err_msg=f'{backend} on {devices} devices')
+      np.testing.assert_allclose(test['loss'], reference_test['loss'], rtol=1e-5)
+  # The per-process input path, as several processes run it.
+  losses, _, _ = _run('shard_map', 8, host_batches=True, task=task)
+  np.testing.assert_allclose(losses, reference_losses, rtol=1e-5)

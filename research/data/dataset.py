@@ -6,7 +6,9 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Train and test splits as NHWC arrays (uint8 where the source is 8-bit) and int32 labels.
+  """Train and test splits as NHWC arrays (uint8 where the source is 8-bit; a tabular set's
+  examples are feature vectors), with int32 class labels, or float32 targets where
+  num_classes is 0 (a regression set).
 
   `mean` and `std` are per-channel statistics of the training images in their stored units; the
   pipeline normalises with them on the device, so the stored arrays stay compact.
@@ -27,15 +29,17 @@ class Dataset:
 
 def make_dataset(name, train_images, train_labels, test_images, test_labels,
                  num_classes) -> Dataset:
-  """Builds a `Dataset`, adding a channel axis if needed and computing channel statistics."""
+  """Builds a `Dataset`, adding a channel axis to grey images and computing per-channel (or
+  per-feature) statistics; num_classes=0 keeps real-valued targets."""
   if train_images.ndim == 3:
     train_images, test_images = train_images[..., None], test_images[..., None]
+  target_dtype = np.int32 if num_classes else np.float32
   pixels = train_images.reshape(-1, train_images.shape[-1]).astype(np.float64)
   std = pixels.std(axis=0)
   return Dataset(
       name=name,
-      train_images=train_images, train_labels=train_labels.astype(np.int32),
-      test_images=test_images, test_labels=test_labels.astype(np.int32),
+      train_images=train_images, train_labels=train_labels.astype(target_dtype),
+      test_images=test_images, test_labels=test_labels.astype(target_dtype),
       num_classes=num_classes,
       mean=pixels.mean(axis=0).astype(np.float32),
       std=np.where(std > 0, std, 1.0).astype(np.float32))

@@ -31,7 +31,7 @@ class MLP(nn.Module):
   `dropout_kind='dropconnect'` the hidden W_i are dropped instead of the units of F_i.
   """
   num_classes: int
-  depth: int = 2                  # hidden layers
+  depth: int = 2                  # hidden layers; 0 = a linear (or logistic) model
   width: int = 256                # units per hidden layer
   activation: str = 'relu'        # any of research/nn/activations.py
   weight_init: str = 'he'         # lecun, glorot, he (normal) or *_uniform

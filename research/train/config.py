@@ -10,7 +10,7 @@ import dataclasses
 
 import ml_collections
 
-from research import checks, losses, optim, typed_config
+from research import checks, losses, optim, tasks, typed_config
 from research.data.augment import AugmentConfig
 from research.losses import LossConfig
 from research.optim import OptimConfig
@@ -36,8 +36,9 @@ OPTIONS = {name: _options_of(model_class) for name, model_class in MODELS.items(
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   seed: int = 0                 # everything random is a function of (seed, step, example index)
+  task: str = 'classification'  # classification, binary (one logit) or regression
   model: str = 'mlp'            # which model group below is trained: mlp, cnn, resnet or lstm
-  data: str = 'digits'          # digits, fashion_mnist, mnist, cifar10 or synthetic
+  data: str = 'digits'          # digits, fashion_mnist, mnist, cifar10, breast_cancer, diabetes...
   data_dir: str = ''            # where the data files are; '' = the default places
   download: bool = True         # fetch missing files (sha256-verified) when a network exists
   normalize: str = 'channel'    # channel (x - mean_C) / std_C, or pixel_mean (He et al. 2015)
@@ -98,6 +99,7 @@ def validate(c: TrainConfig) -> None:
   from research.nn.normalization import NORMS
   from research.train import parallel
   _validate_run(c, DATASETS, NORMALIZATIONS, parallel.BACKENDS)
+  _validate_task(c)
   for group in ('mlp', 'cnn', 'resnet'):
     g = getattr(c, group)
     checks.choice(f'{group}.activation', g.activation, ACTIVATIONS)
@@ -119,15 +121,35 @@ def _validate_run(c: TrainConfig, datasets, normalizations, backends) -> None:
     checks.at_least(key, getattr(c, key), 0)
 
 
+def _validate_task(c: TrainConfig) -> None:
+  """The task must fit the data's targets, and the loss the task."""
+  from research.data import NUM_CLASSES
+  checks.choice('task', c.task, tasks.NAMES)
+  classes = NUM_CLASSES[c.data]
+  if c.task == 'regression' and classes:
+    raise UserError(f'task=regression needs real-valued targets; data={c.data} has {classes} '
+                    'classes (regression data: ' + ', '.join(
+                        name for name, n in NUM_CLASSES.items() if not n) + ')')
+  if c.task != 'regression' and not classes:
+    raise UserError(f'task={c.task} needs class labels; data={c.data} has real-valued targets: '
+                    'use task=regression')
+  if c.task == 'binary' and classes != 2:
+    raise UserError(f'task=binary needs two classes; data={c.data} has {classes}')
+  allowed = {'regression': tasks.REGRESSION_LOSSES, 'binary': tasks.BINARY_LOSSES}
+  if c.task in allowed and c.loss.name not in allowed[c.task]:
+    raise UserError(f'task={c.task} takes loss.name={" or ".join(allowed[c.task])}, not '
+                    f'{c.loss.name!r}')
+
+
 def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
   for key in ('mlp.dropout', 'cnn.dropout', 'cnn.conv_dropout', 'lstm.dropout',
               'resnet.stochastic_depth'):
     group, name = key.split('.')
     checks.rate(key, getattr(getattr(c, group), name))
   for key, value in (('cnn.dropblock_size', c.cnn.dropblock_size), ('lstm.hidden', c.lstm.hidden),
-                     ('lstm.layers', c.lstm.layers), ('mlp.depth', c.mlp.depth),
-                     ('mlp.width', c.mlp.width)):
+                     ('lstm.layers', c.lstm.layers), ('mlp.width', c.mlp.width)):
     checks.at_least(key, value, 1)
+  checks.at_least('mlp.depth', c.mlp.depth, 0)
   checks.choice('mlp.skip', c.mlp.skip, mlp.SKIPS)
   checks.choice('mlp.dropout_kind', c.mlp.dropout_kind, mlp.DROPOUTS)
   checks.at_least('mlp.dropconnect_samples', c.mlp.dropconnect_samples, 0)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from research import losses, metrics, optim, rng
+from research import losses, metrics, optim, rng, tasks
 from research.data import augment as augment_lib
 from research.data import pipeline
 from research.data.dataset import Dataset
@@ -44,6 +44,7 @@ class EnsembleConfig:
   vmap_members: int = 0          # members vmapped together, the rest in turn (0 = all)
   fast_compile: bool = False     # LLVM -O1 instead of -O2: about half the compile time on a CPU
   eval_batch_size: int = 1000
+  task: str = 'classification'   # research/tasks.py
 
 
 class Ensemble:
@@ -58,9 +59,10 @@ class Ensemble:
                       'training examples')
     self.per_epoch = pipeline.steps_per_epoch(self.num_train, cfg.batch_size)
     self.total_steps = cfg.epochs * self.per_epoch
+    self.task = tasks.make_task(cfg.task, dataset.train_labels)
     self.step_cfg = step_lib.StepConfig(
         seed=0, global_batch=cfg.batch_size, num_devices=1, loss=cfg.loss, augment=cfg.augment,
-        axis_name=None, total_steps=self.total_steps)
+        axis_name=None, total_steps=self.total_steps, task=self.task)
     template = jax.eval_shape(lambda: self._variables_one(jnp.int32(0), jnp.float32(0)))
     self.tx = optim.make_optimizer(cfg.optim, self.total_steps, template['params'])
     devices = list(devices or jax.local_devices())
@@ -99,7 +101,7 @@ class Ensemble:
 
   def model(self, rate):
     return build_model(self.cfg.model, {**self.cfg.options, self.cfg.rate_field: rate},
-                       self.dataset.num_classes)
+                       self.task.output_units(self.dataset.num_classes))
 
   def _variables_one(self, seed, rate):
     # As research/train/state.init_variables: the same parameters as a `train` run's.
@@ -159,9 +161,8 @@ class Ensemble:
     variables = {'params': state.params,
                  **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
     images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
-    logits = self.model(rate).apply(variables, images, train=False)
-    loss_B = losses.per_example_loss(self.cfg.loss, logits, labels_B)
-    return metrics.classification_stats(logits, labels_B, loss_B, mask_B)
+    outputs = self.model(rate).apply(variables, images, train=False)
+    return self.task.eval_stats(self.cfg.loss, outputs, labels_B, mask_B)
 
   def split_metrics(self, states, split: str) -> list[dict]:
     """Each member's test-mode metrics on a whole split, in batches of one shape (padded and
@@ -174,7 +175,7 @@ class Ensemble:
       stats = self._eval_batch(states, self.rates, images[index], labels[index], mask)
       total = stats if total is None else metrics.merge(total, stats)
     total = jax.device_get(total)
-    return [metrics.summarize(jax.tree.map(lambda x, k=k: x[k], total))
+    return [self.task.summarize(jax.tree.map(lambda x, k=k: x[k], total))
             for k in range(len(self.seeds))]
 
   def abstract_states(self):
@@ -231,9 +232,9 @@ class Ensemble:
             for e in range(steps // self.per_epoch)]
 
   def evaluate(self, states) -> dict:
-    """Every member's test accuracy and loss (`accuracy/3`)."""
+    """Every member's headline test metrics (classification: `accuracy/3`, `loss/3`)."""
     return {f'{name}/{k}': t[name] for k, t in enumerate(self.split_metrics(states, 'test'))
-            for name in ('accuracy', 'loss')}
+            for name in self.task.headline}
 
   def probe(self, states, step: int) -> dict:
     raise NotImplementedError('ensembles have no diagnostics probe (schedule.probe_every=0)')

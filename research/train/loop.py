@@ -11,7 +11,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from research import diagnostics, metrics, optim, rng
+from research import diagnostics, metrics, optim, rng, tasks
 from research.data import pipeline
 from research.data.dataset import Dataset, with_normalization
 from research.errors import UserError
@@ -35,15 +35,25 @@ def collective_axis(num_devices: int) -> str | None:
   return AXIS if num_devices > 1 else None
 
 
+def task_of(config, dataset: Dataset):
+  """The task `config` trains on `dataset` (regression standardises by its training targets)."""
+  return tasks.make_task(config.task, dataset.train_labels)
+
+
+def make_model(config, dataset: Dataset, axis_name: str | None = None):
+  return build_model(config.model, config.model_options(),
+                     task_of(config, dataset).output_units(dataset.num_classes),
+                     axis_name=axis_name)
+
+
 def build(config, dataset: Dataset, num_devices: int):
   """The model, optimizer, step config and initial state that `config` describes."""
-  model = build_model(config.model, config.model_options(), dataset.num_classes,
-                      axis_name=collective_axis(num_devices))
+  model = make_model(config, dataset, collective_axis(num_devices))
   step_cfg = step_lib.StepConfig(
       seed=config.seed, global_batch=config.batch_size, num_devices=num_devices,
       loss=config.loss, augment=config.augment,
       axis_name=collective_axis(num_devices),
-      total_steps=config.steps)
+      total_steps=config.steps, task=task_of(config, dataset))
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
   tx = optim.make_optimizer(config.optim, config.steps, variables['params'])
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
@@ -59,7 +69,7 @@ def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool =
   model, tx, step_cfg, host_state = build(config, dataset, len(devices))
   eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
                                  num_devices=len(devices), loss=step_cfg.loss,
-                                 axis_name=collective_axis(len(devices)))
+                                 axis_name=collective_axis(len(devices)), task=step_cfg.task)
   steps_per_call_fn = None
   if host_batches:
     train_batch = inputs.host_train_batch(dataset.mean, dataset.std)
@@ -99,10 +109,11 @@ def make_inputs(config, dataset: Dataset, backend: parallel.Backend, host_batche
 def make_diagnostics_probe(config, dataset: Dataset):
   """(host_state, step) -> {statistic/layer: float} on the first `diagnostics_batch` training
   examples, a fixed probe so that the statistics are comparable from step to step."""
-  model = build_model(config.model, config.model_options(), dataset.num_classes)
+  model = make_model(config, dataset)
   # The LSTM has no activation option: its sown hidden states are o * tanh(c).
   activation = config.model_options().get('activation', 'tanh')
-  fn = jax.jit(diagnostics.make_diagnostics(model, activation, config.loss))
+  fn = jax.jit(diagnostics.make_diagnostics(model, activation, config.loss,
+                                            task_of(config, dataset)))
   count = min(config.diagnostics_batch, len(dataset.train_labels))
   images = pipeline.normalize(dataset.train_images[:count], dataset.mean, dataset.std)
   labels = dataset.train_labels[:count]
@@ -115,12 +126,14 @@ def make_diagnostics_probe(config, dataset: Dataset):
   return probe
 
 
-def evaluate(backend: parallel.Backend, state, source, num_examples: int, global_batch: int):
+def evaluate(backend: parallel.Backend, state, source, num_examples: int, global_batch: int,
+             task) -> dict:
+  """The task's test metrics over `num_examples`, one eval call per `global_batch`."""
   total = None
   for start in range(0, num_examples, global_batch):
     stats = jax.device_get(backend.get(backend.eval_step(state, *source.eval(start))))
     total = stats if total is None else metrics.merge(total, stats)
-  return metrics.summarize(total)
+  return task.summarize(total)
 
 
 def _records(last_step: int, call_metrics, steps: int) -> driver.Records:
@@ -143,6 +156,7 @@ class SingleRun:
   probe_fn: Callable | None
   schedule: driver.Schedule
   num_test: int
+  task: tasks.Classification | tasks.Regression
 
   def initial_state(self):
     return self.backend.put(self.host_state)
@@ -176,7 +190,7 @@ class SingleRun:
 
   def evaluate(self, state) -> dict:
     return evaluate(self.backend, state, self.source, self.num_test,
-                    self.config.eval_batch_size)
+                    self.config.eval_batch_size, self.task)
 
   def probe(self, state, step: int) -> dict:
     return self.probe_fn(self.backend.get(state), step)
@@ -197,7 +211,7 @@ def open_run(config, dataset: Dataset) -> SingleRun:
       config=config, backend=backend, source=make_inputs(config, dataset, backend, host_batches),
       host_state=host_state,
       probe_fn=make_diagnostics_probe(config, dataset) if config.diagnostics_every else None,
-      schedule=schedule, num_test=len(dataset.test_labels))
+      schedule=schedule, num_test=len(dataset.test_labels), task=task_of(config, dataset))
 
 
 def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict,

@@ -8,11 +8,10 @@ how this function is mapped over devices.
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import optax
 from jax import lax
 
-from research import losses, metrics, rng
+from research import losses, metrics, rng, tasks
 from research.data import augment as augment_lib
 from research.data import pipeline
 from research.train.state import TrainState
@@ -27,6 +26,7 @@ class StepConfig:
   augment: augment_lib.AugmentConfig = augment_lib.AugmentConfig()
   axis_name: str | None = 'batch'
   total_steps: int = 0  # for `progress` = step / total_steps (scheduled regularisers)
+  task: tasks.Classification | tasks.Regression = tasks.Classification()  # loss and metrics
 
   @property
   def local_batch(self) -> int:
@@ -53,20 +53,19 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
     output = model.apply(
         _variables(params, state.batch_stats), images, train=True, progress=progress,
         rngs={'dropout': dropout_key}, mutable=['batch_stats'] if state.batch_stats else False)
-    logits_BxC, updates = output if state.batch_stats else (output, {})
-    loss = losses.batch_loss(cfg.loss, logits_BxC, labels_B, cfg.axis_name)
-    return loss, (logits_BxC, updates.get('batch_stats', {}))
+    outputs, updates = output if state.batch_stats else (output, {})
+    loss = cfg.task.batch_loss(cfg.loss, outputs, labels_B, cfg.axis_name)
+    return loss, (outputs, updates.get('batch_stats', {}))
 
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  (loss, (logits_BxC, batch_stats)), grads = grad_fn(state.params)
+  (loss, (outputs, batch_stats)), grads = grad_fn(state.params)
   # Equal local batches: the mean of local means is the global mean, for loss and gradients.
   grads = mean(grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                          opt_state=opt_state, batch_stats=batch_stats)
-  accuracy = (jnp.argmax(logits_BxC, -1) == labels_B).mean()
-  return new_state, {'loss': mean(loss), 'accuracy': mean(accuracy),
-                     'grad_norm': metrics.global_norm(grads)}
+  task_metrics = jax.tree.map(mean, cfg.task.train_metrics(outputs, labels_B))
+  return new_state, {'loss': mean(loss), **task_metrics, 'grad_norm': metrics.global_norm(grads)}
 
 
 def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig, batch):
@@ -101,14 +100,12 @@ def make_steps_per_call(train_step, steps: int, steps_per_epoch: int):
 
 
 def make_eval_step(model, cfg: StepConfig, batch):
-  """(state, *inputs) -> ClassificationStats summed over the devices, of the examples that
-  `batch(*inputs)` gives as (normalised images, labels, mask of real examples)."""
+  """(state, *inputs) -> the task's evaluation statistics summed over the devices, of the
+  examples that `batch(*inputs)` gives as (normalised images, targets, mask of real examples)."""
 
   def eval_step(state: TrainState, *inputs):
     images, labels_B, mask_B = batch(*inputs)
-    logits_BxC = model.apply(_variables(state.params, state.batch_stats), images, train=False)
-    loss_B = losses.per_example_loss(cfg.loss, logits_BxC, labels_B)
-    stats = metrics.classification_stats(logits_BxC, labels_B, loss_B, mask_B)
-    return metrics.psum(stats, cfg.axis_name)
+    outputs = model.apply(_variables(state.params, state.batch_stats), images, train=False)
+    return metrics.psum(cfg.task.eval_stats(cfg.loss, outputs, labels_B, mask_B), cfg.axis_name)
 
   return eval_step
