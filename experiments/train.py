@@ -38,15 +38,18 @@ def describe(c: ml_collections.ConfigDict) -> list[tuple[str, str, object, str]]
 
 def _write_report(workdir: pathlib.Path, config, results: dict) -> None:
   records = metrics_log.read_records(workdir)
-  train = [r for r in records if r['split'] == 'train']
-  test = [r for r in records if r['split'] == 'test']
+  evaluated = [split for split in ('val', 'test') if split in results]
   report.plot_curves(workdir / 'loss.png', {
-      'train loss': ([r['step'] for r in train], [r['loss'] for r in train]),
-      'test loss': ([r['step'] for r in test], [r['loss'] for r in test])},
+      f'{split} loss': ([r['step'] for r in records if r['split'] == split],
+                        [r['loss'] for r in records if r['split'] == split])
+      for split in ('train', *evaluated)},
       'step', 'loss', title=f'{config.model} on {config.data}', logy=True)
   t = results['test']
-  table = report.markdown_table(['metric', 'value'],
-                                [[k, t[k]] for k in REPORTED[config.task]])
+  names = {'val': 'validation', 'test': 'test'}
+  table = report.markdown_table(
+      ['metric', *(f'{names[split]} ({results[split]["count"]} examples)'
+                   for split in evaluated)],
+      [[k, *(results[split][k] for split in evaluated)] for k in REPORTED[config.task]])
   (workdir / 'report.md').write_text(f"""# train: {config.model} on {config.data}
 
 ## Question
@@ -58,7 +61,7 @@ How well does a {config.model} learn {config.data} ({config.task}) with {config.
 {results['num_params']:,} parameters; {results['devices']} device(s), backend {config.backend};
 seed {config.seed}. Full config: `config.json`; versions and machine: `manifest.json`.
 
-## Measurement (test set, {t['count']} examples)
+## Measurement
 {table}
 
 ![loss curves](loss.png)

@@ -21,10 +21,21 @@ class Dataset:
   num_classes: int
   mean: np.ndarray
   std: np.ndarray
+  val_images: np.ndarray | None = None  # a validation split held out of the training data
+  val_labels: np.ndarray | None = None  # (research/data/splits.py), or none
 
   @property
   def image_shape(self) -> tuple[int, ...]:
     return tuple(self.train_images.shape[1:])
+
+  @property
+  def eval_splits(self) -> tuple[str, ...]:
+    """The splits a run evaluates: validation (when held out), then test."""
+    return ('val', 'test') if self.val_labels is not None else ('test',)
+
+  def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of 'train', 'val' or 'test'."""
+    return getattr(self, f'{name}_images'), getattr(self, f'{name}_labels')
 
 
 def make_dataset(name, train_images, train_labels, test_images, test_labels,

@@ -20,14 +20,13 @@ from research.data.dataset import Dataset
 @flax.struct.dataclass
 class DeviceData:
   images: jax.Array   # N x H x W x C, stored dtype
-  labels: jax.Array   # N int32
+  labels: jax.Array   # N int32 class labels, or float32 targets
   mean: jax.Array     # C, float32
   std: jax.Array      # C, float32
 
 
 def split_arrays(dataset: Dataset, split: str) -> DeviceData:
-  images = dataset.train_images if split == 'train' else dataset.test_images
-  labels = dataset.train_labels if split == 'train' else dataset.test_labels
+  images, labels = dataset.split(split)
   return DeviceData(images=images, labels=labels, mean=dataset.mean, std=dataset.std)
 
 

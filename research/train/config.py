@@ -12,6 +12,7 @@ import ml_collections
 
 from research import checks, losses, optim, tasks, typed_config
 from research.data.augment import AugmentConfig
+from research.data.splits import SplitConfig
 from research.losses import LossConfig
 from research.optim import OptimConfig
 from research.errors import UserError
@@ -40,6 +41,7 @@ class TrainConfig:
   model: str = 'mlp'            # which model group below is trained: mlp, cnn, resnet or lstm
   data: str = 'digits'          # digits, fashion_mnist, mnist, cifar10, breast_cancer, diabetes...
   data_dir: str = ''            # where the data files are; '' = the default places
+  split: SplitConfig = SplitConfig()  # validation split and subsets (research/data/splits.py)
   download: bool = True         # fetch missing files (sha256-verified) when a network exists
   normalize: str = 'channel'    # channel (x - mean_C) / std_C, or pixel_mean (He et al. 2015)
   steps: int = 2000             # optimizer updates in all
@@ -99,6 +101,7 @@ def validate(c: TrainConfig) -> None:
   from research.nn.normalization import NORMS
   from research.train import parallel
   _validate_run(c, DATASETS, NORMALIZATIONS, parallel.BACKENDS)
+  _validate_split(c)
   _validate_task(c)
   for group in ('mlp', 'cnn', 'resnet'):
     g = getattr(c, group)
@@ -121,11 +124,28 @@ def _validate_run(c: TrainConfig, datasets, normalizations, backends) -> None:
     checks.at_least(key, getattr(c, key), 0)
 
 
+def _validate_split(c: TrainConfig) -> None:
+  from research.data import NUM_CLASSES
+  s, loaded = c.split, NUM_CLASSES[c.data]
+  checks.rate('split.val_fraction', s.val_fraction)
+  checks.whole('split.examples_per_class', s.examples_per_class)
+  checks.whole('split.train_examples', s.train_examples)
+  if s.imbalance and not s.imbalance >= 1:
+    raise UserError(f'split.imbalance={s.imbalance} is out of range: a ratio >= 1, or 0 (none)')
+  if not loaded and (s.classes or s.imbalance or s.examples_per_class):
+    raise UserError(f'data={c.data} has real-valued targets: split.classes, split.imbalance '
+                    'and split.examples_per_class need classes')
+  if s.classes and (len(set(s.classes)) != len(s.classes) or len(s.classes) < 2 or any(
+      type(k) is not int or not 0 <= k < loaded for k in s.classes)):
+    raise UserError(f'split.classes={tuple(s.classes)!r} is not allowed; it takes two or more '
+                    f'distinct classes of data={c.data}, from 0 to {loaded - 1}')
+
+
 def _validate_task(c: TrainConfig) -> None:
   """The task must fit the data's targets, and the loss the task."""
   from research.data import NUM_CLASSES
   checks.choice('task', c.task, tasks.NAMES)
-  classes = NUM_CLASSES[c.data]
+  classes = len(c.split.classes) or NUM_CLASSES[c.data]
   if c.task == 'regression' and classes:
     raise UserError(f'task=regression needs real-valued targets; data={c.data} has {classes} '
                     'classes (regression data: ' + ', '.join(
@@ -134,7 +154,8 @@ def _validate_task(c: TrainConfig) -> None:
     raise UserError(f'task={c.task} needs class labels; data={c.data} has real-valued targets: '
                     'use task=regression')
   if c.task == 'binary' and classes != 2:
-    raise UserError(f'task=binary needs two classes; data={c.data} has {classes}')
+    raise UserError(f'task=binary needs two classes; data={c.data} has {classes} (pick two '
+                    'with split.classes)')
   allowed = {'regression': tasks.REGRESSION_LOSSES, 'binary': tasks.BINARY_LOSSES}
   if c.task in allowed and c.loss.name not in allowed[c.task]:
     raise UserError(f'task={c.task} takes loss.name={" or ".join(allowed[c.task])}, not '

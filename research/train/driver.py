@@ -62,8 +62,9 @@ class Program(Protocol):
   def records(self, last_step: int, metrics, steps: int) -> Records:
     """The call's fetched metrics as per-step (or per-epoch) records ending at last_step."""
 
-  def evaluate(self, state) -> dict:
-    """Test metrics: logged at eval steps and returned at the end."""
+  def evaluate(self, state) -> dict[str, dict]:
+    """{split: metrics} ('val' where held out, 'test'): logged at eval steps and returned at
+    the end."""
 
   def probe(self, state, step: int) -> dict:
     """Diagnostics, when schedule.probe_every is set."""
@@ -89,7 +90,7 @@ class Timing:
 @dataclasses.dataclass(frozen=True)
 class Trained:
   state: Any
-  test: dict              # the final evaluation
+  evaluations: dict       # the final evaluation: {split: metrics}
   start: int              # the step this invocation started from (0, or the restored one)
 
 
@@ -148,6 +149,11 @@ def _write_train(session: _Session, records: Records) -> Records:
   return []
 
 
+def _write_evaluations(log: MetricsLog, step: int, evaluations: dict) -> None:
+  for split, values in evaluations.items():
+    log.write(step, split, values)
+
+
 def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest: dict):
   step, restored, saved_config, saved_manifest = ckpt.restore_newest_intact(target)
   changed = checkpoint.changed_keys(saved_config, config_dict)
@@ -187,7 +193,7 @@ def _train(session: _Session, state, start: int, stop_requested):
     if unwritten and (events.checkpoint or events.evaluate or events.probe):
       unwritten = _write_train(session, unwritten)  # keep the log in step order
     if events.evaluate:
-      session.log.write(step, 'test', program.evaluate(state))
+      _write_evaluations(session.log, step, program.evaluate(state))
     if events.probe:
       session.log.write(step, 'diagnostics', program.probe(state, step))
     if events.checkpoint:
@@ -229,10 +235,10 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
       state = _train(session, state, start, stop_requested)
       bar.close()
       timing.loop_done = time.perf_counter()
-      test = program.evaluate(state)
+      evaluations = program.evaluate(state)
       if start < total:  # a finished run started again only re-reports
-        log.write(total, 'test', test)
+        _write_evaluations(log, total, evaluations)
     finally:
       ckpt.close()
       log.close()
-  return Trained(state=state, test=test, start=start)
+  return Trained(state=state, evaluations=evaluations, start=start)

@@ -167,8 +167,7 @@ class Ensemble:
   def split_metrics(self, states, split: str) -> list[dict]:
     """Each member's test-mode metrics on a whole split, in batches of one shape (padded and
     masked), so that both splits share one compiled program."""
-    images = self.dataset.train_images if split == 'train' else self.dataset.test_images
-    labels = self.dataset.train_labels if split == 'train' else self.dataset.test_labels
+    images, labels = self.dataset.split(split)
     total, b = None, self.eval_batch
     for start in range(0, len(labels), b):
       index, mask = pipeline.padded(np.arange(start, start + b), len(labels))
@@ -231,10 +230,13 @@ class Ensemble:
               for k in range(len(self.seeds))})
             for e in range(steps // self.per_epoch)]
 
-  def evaluate(self, states) -> dict:
-    """Every member's headline test metrics (classification: `accuracy/3`, `loss/3`)."""
-    return {f'{name}/{k}': t[name] for k, t in enumerate(self.split_metrics(states, 'test'))
-            for name in self.task.headline}
+  def evaluate(self, states) -> dict[str, dict]:
+    """Every member's headline metrics on each evaluated split (classification: `accuracy/3`,
+    `loss/3`)."""
+    return {split: {f'{name}/{k}': t[name]
+                    for k, t in enumerate(self.split_metrics(states, split))
+                    for name in self.task.headline}
+            for split in self.dataset.eval_splits}
 
   def probe(self, states, step: int) -> dict:
     raise NotImplementedError('ensembles have no diagnostics probe (schedule.probe_every=0)')

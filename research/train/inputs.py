@@ -50,7 +50,8 @@ class ResidentInputs:
   def __init__(self, put, dataset: Dataset, seed: int, global_batch: int):
     self._put, self._seed = put, seed
     self._train = put(pipeline.split_arrays(dataset, 'train'))
-    self._test = put(pipeline.split_arrays(dataset, 'test'))
+    self._eval = {split: put(pipeline.split_arrays(dataset, split))
+                  for split in dataset.eval_splits}
     self._count = len(dataset.train_labels)
     self._per_epoch = pipeline.steps_per_epoch(self._count, global_batch)
     self._epoch, self._perm = None, None
@@ -78,8 +79,8 @@ class ResidentInputs:
       self._perms = self._put(jnp.stack(list(self._epoch_perms.values())))
     return self._train, self._perms, self._put(np.int32(first))
 
-  def eval(self, start: int) -> tuple:
-    return self._test, self._put(np.int32(start))
+  def eval(self, start: int, split: str = 'test') -> tuple:
+    return self._eval[split], self._put(np.int32(start))
 
 
 class HostBatchInputs:
@@ -89,11 +90,11 @@ class HostBatchInputs:
     mesh = Mesh(np.array(devices), (axis_name,))
     self._train = feed.ProcessFeed(dataset.train_images, dataset.train_labels, seed,
                                    global_batch, mesh, axis_name)
-    self._test = feed.ProcessFeed(dataset.test_images, dataset.test_labels, seed, eval_batch,
-                                  mesh, axis_name)
+    self._eval = {split: feed.ProcessFeed(*dataset.split(split), seed, eval_batch, mesh,
+                                          axis_name) for split in dataset.eval_splits}
 
   def train(self, step: int) -> tuple:
     return (self._train.train_batch(step),)
 
-  def eval(self, start: int) -> tuple:
-    return (self._test.eval_batch(start),)
+  def eval(self, start: int, split: str = 'test') -> tuple:
+    return (self._eval[split].eval_batch(start),)

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from research import diagnostics, metrics, optim, rng, tasks
-from research.data import pipeline
+from research.data import pipeline, splits
 from research.data.dataset import Dataset, with_normalization
 from research.errors import UserError
 from research.models import build_model
@@ -33,6 +33,17 @@ def collective_axis(num_devices: int) -> str | None:
   """The axis the steps average over, None on one device: there a mean over the axis is the
   identity, but XLA's CPU backend still runs each as an all-reduce that copies its operand."""
   return AXIS if num_devices > 1 else None
+
+
+def prepare_data(config, dataset: Dataset) -> Dataset:
+  """The loaded dataset as `config` trains on it: normalisation statistics, then the subsets
+  and validation split of `config.split`."""
+  dataset = with_normalization(dataset, config.normalize)
+  available = len(dataset.train_labels)
+  if config.split.train_examples > available:
+    raise UserError(f'split.train_examples={config.split.train_examples} but {dataset.name} '
+                    f'has {available} training examples')
+  return splits.apply(dataset, config.split)
 
 
 def task_of(config, dataset: Dataset):
@@ -127,11 +138,11 @@ def make_diagnostics_probe(config, dataset: Dataset):
 
 
 def evaluate(backend: parallel.Backend, state, source, num_examples: int, global_batch: int,
-             task) -> dict:
-  """The task's test metrics over `num_examples`, one eval call per `global_batch`."""
+             task, split: str = 'test') -> dict:
+  """The task's metrics over a split's `num_examples`, one eval call per `global_batch`."""
   total = None
   for start in range(0, num_examples, global_batch):
-    stats = jax.device_get(backend.get(backend.eval_step(state, *source.eval(start))))
+    stats = jax.device_get(backend.get(backend.eval_step(state, *source.eval(start, split))))
     total = stats if total is None else metrics.merge(total, stats)
   return task.summarize(total)
 
@@ -155,7 +166,7 @@ class SingleRun:
   host_state: state_lib.TrainState   # at step 0
   probe_fn: Callable | None
   schedule: driver.Schedule
-  num_test: int
+  eval_sizes: dict[str, int]   # examples of each split evaluated: validation, test
   task: tasks.Classification | tasks.Regression
 
   def initial_state(self):
@@ -188,9 +199,10 @@ class SingleRun:
 
   records = staticmethod(_records)
 
-  def evaluate(self, state) -> dict:
-    return evaluate(self.backend, state, self.source, self.num_test,
-                    self.config.eval_batch_size, self.task)
+  def evaluate(self, state) -> dict[str, dict]:
+    return {split: evaluate(self.backend, state, self.source, size,
+                            self.config.eval_batch_size, self.task, split)
+            for split, size in self.eval_sizes.items()}
 
   def probe(self, state, step: int) -> dict:
     return self.probe_fn(self.backend.get(state), step)
@@ -211,7 +223,8 @@ def open_run(config, dataset: Dataset) -> SingleRun:
       config=config, backend=backend, source=make_inputs(config, dataset, backend, host_batches),
       host_state=host_state,
       probe_fn=make_diagnostics_probe(config, dataset) if config.diagnostics_every else None,
-      schedule=schedule, num_test=len(dataset.test_labels), task=task_of(config, dataset))
+      schedule=schedule, task=task_of(config, dataset),
+      eval_sizes={split: len(dataset.split(split)[1]) for split in dataset.eval_splits})
 
 
 def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict,
@@ -222,12 +235,12 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   if given, is filled in.
   """
   timing = timing or driver.Timing()
-  run = open_run(config, with_normalization(dataset, config.normalize))
+  run = open_run(config, prepare_data(config, dataset))
   trained = driver.drive(run, workdir, config_lib.to_dict(config), manifest,
                          keep=config.keep_checkpoints, desc=config.model, timing=timing)
   final_state = run.backend.get(trained.state)
   return {
-      'final_step': config.steps, 'test': trained.test,
+      'final_step': config.steps, **trained.evaluations,
       'state_fingerprint': state_lib.fingerprint(final_state),
       'num_params': state_lib.count_params(final_state.params),
       'devices': len(run.backend.devices),
