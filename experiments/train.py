@@ -7,10 +7,11 @@ import pathlib
 
 import ml_collections
 
+from experiments import rundir
 from research import report
 from research.data import load_dataset
 from research.train import config as config_lib
-from research.train import distributed, driver, loop, metrics_log
+from research.train import distributed, driver, loop, metrics_log, transfer
 
 
 DESCRIPTION = 'train any model on any dataset with any optimizer (the generic experiment)'
@@ -93,6 +94,10 @@ def _outcome(task: str, test: dict) -> str:
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
   config = config_lib.from_config_dict(config)
   dataset = load_dataset(config.data, config.data_dir, config.download)
+  if config.init_from:  # the source run's directory, step and weights, for the record
+    manifest['init_from'] = transfer.provenance(config.init_from)
+    if distributed.is_main():
+      rundir.write_json(workdir / 'manifest.json', manifest)
   timing = driver.Timing()
   results = loop.train_and_evaluate(config, workdir, dataset, manifest, timing)
   # When the first step ran and the loop's steady time: what the throughput experiment reads.

@@ -33,6 +33,7 @@ class OptimConfig:
   boundaries: tuple[int, ...] = ()   # 'step' schedule: lr *= decay_factor at each boundary
   decay_factor: float = 0.1          # the step schedule's factor at each boundary
   freeze: tuple[str, ...] = ()       # regexes over parameter paths, e.g. 'hidden_0/.*'
+  freeze_until: int = 0              # the step the frozen parameters start training; 0 = never
 
 
 def make_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
@@ -88,6 +89,10 @@ def make_optimizer(cfg: OptimConfig, total_steps: int, params) -> optax.Gradient
   parts.append(_update_rule(cfg, make_schedule(cfg, total_steps)))
   tx = optax.chain(*parts)
   if cfg.freeze:
-    tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
+    # Until freeze_until the frozen group's updates are zero and its optimizer state (moments,
+    # schedule count) stands still, so its training starts fresh at that step.
+    frozen = (optax.transforms.conditionally_mask(tx, lambda count: count >= cfg.freeze_until)
+              if cfg.freeze_until else optax.set_to_zero())
+    tx = optax.multi_transform({'trained': tx, 'frozen': frozen},
                                freeze_labels(params, cfg.freeze))
   return tx

@@ -72,6 +72,13 @@ class Checkpointer:
         manifest=ocp.args.JsonRestore()))
     return restored.state, restored.config, restored.manifest
 
+  def restore_as_saved(self, step: int) -> dict:
+    """The state saved at `step` as nested dicts of arrays, with no target: another run's
+    weights, whatever its optimizer."""
+    import orbax.checkpoint as ocp
+    return self._manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore())).state
+
   def restore_newest_intact(self, target_state):
     """(step, state, config, manifest) of the newest checkpoint that reads back. Each damaged
     newer one is named on stderr and quarantined, so training can write its step again; with

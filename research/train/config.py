@@ -42,6 +42,8 @@ class TrainConfig:
   data: str = 'digits'          # digits, fashion_mnist, mnist, cifar10, breast_cancer, diabetes...
   data_dir: str = ''            # where the data files are; '' = the default places
   split: SplitConfig = SplitConfig()  # validation split and subsets (research/data/splits.py)
+  init_from: str = ''           # a run directory whose newest weights start this run; '' = none
+  init_exclude: str = ''        # regex over parameter paths kept freshly initialised (a new head)
   download: bool = True         # fetch missing files (sha256-verified) when a network exists
   normalize: str = 'channel'    # channel (x - mean_C) / std_C, or pixel_mean (He et al. 2015)
   steps: int = 2000             # optimizer updates in all
@@ -102,6 +104,7 @@ def validate(c: TrainConfig) -> None:
   from research.train import parallel
   _validate_run(c, DATASETS, NORMALIZATIONS, parallel.BACKENDS)
   _validate_split(c)
+  _validate_init(c)
   _validate_task(c)
   for group in ('mlp', 'cnn', 'resnet'):
     g = getattr(c, group)
@@ -139,6 +142,25 @@ def _validate_split(c: TrainConfig) -> None:
       type(k) is not int or not 0 <= k < loaded for k in s.classes)):
     raise UserError(f'split.classes={tuple(s.classes)!r} is not allowed; it takes two or more '
                     f'distinct classes of data={c.data}, from 0 to {loaded - 1}')
+
+
+def _validate_init(c: TrainConfig) -> None:
+  import pathlib
+  import re
+  if c.init_from and not (pathlib.Path(c.init_from) / 'checkpoints').is_dir():
+    raise UserError(f'init_from={c.init_from!r} is not a run directory with checkpoints')
+  if c.init_exclude and not c.init_from:
+    raise UserError('init_exclude re-initialises part of the weights init_from loads: set '
+                    'init_from too')
+  for key, patterns in (('init_exclude', (c.init_exclude,)), ('optim.freeze', c.optim.freeze)):
+    for pattern in patterns:
+      try:
+        re.compile(pattern)
+      except re.error as e:
+        raise UserError(f'{key}={pattern!r} is not a regular expression: {e}') from None
+  checks.at_least('optim.freeze_until', c.optim.freeze_until, 0)
+  if c.optim.freeze_until and not c.optim.freeze:
+    raise UserError('optim.freeze_until ends the freezing of optim.freeze: set optim.freeze too')
 
 
 def _validate_task(c: TrainConfig) -> None:

@@ -16,7 +16,7 @@ from research.data import pipeline, splits
 from research.data.dataset import Dataset, with_normalization
 from research.errors import UserError
 from research.models import build_model
-from research.train import checkpoint, driver, inputs, parallel
+from research.train import checkpoint, driver, inputs, parallel, transfer
 from research.train import config as config_lib
 from research.train import state as state_lib, step as step_lib
 
@@ -66,6 +66,8 @@ def build(config, dataset: Dataset, num_devices: int):
       axis_name=collective_axis(num_devices),
       total_steps=config.steps, task=task_of(config, dataset))
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
+  if config.init_from:
+    variables = transfer.transplant(variables, config.init_from, config.init_exclude)
   tx = optim.make_optimizer(config.optim, config.steps, variables['params'])
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
 
