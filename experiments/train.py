@@ -80,6 +80,7 @@ REPORTED = {
     'binary': ('accuracy', 'loss', 'precision_macro', 'recall_macro', 'f1_macro',
                'roc_auc_macro', 'ece'),
     'regression': ('r2', 'rmse', 'mae', 'loss'),
+    'reconstruction': ('mse', 'mae', 'loss'),
 }
 
 
@@ -87,6 +88,9 @@ def _outcome(task: str, test: dict) -> str:
   """The run's result in words: what its summary line and report say."""
   if task == 'regression':
     return f"the test R^2 is {test['r2']:.3f} (RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g})"
+  if task == 'reconstruction':
+    return (f"the test reconstruction error is {test['mse']:.4f} per value (MSE, in units of "
+            f"the normalised input; MAE {test['mae']:.4f})")
   return (f"the test accuracy is {test['accuracy']:.2%} (log loss {test['log_loss']:.4f}, "
           f"ECE {test['ece']:.4f})")
 
@@ -109,6 +113,10 @@ def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
 
 def summary(results: dict) -> str:
   test = results['test']
-  headline = (f'test R^2 {test["r2"]:.4f}, RMSE {test["rmse"]:.4g}' if 'r2' in test
-              else f'test accuracy {test["accuracy"]:.4f}')
+  if 'r2' in test:
+    headline = f'test R^2 {test["r2"]:.4f}, RMSE {test["rmse"]:.4g}'
+  elif 'accuracy' in test:
+    headline = f'test accuracy {test["accuracy"]:.4f}'
+  else:
+    headline = f'test reconstruction MSE {test["mse"]:.4f}'
   return f'{headline}, fingerprint {results["state_fingerprint"][:16]}'

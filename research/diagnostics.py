@@ -80,7 +80,7 @@ def make_diagnostics(model, activation: str, loss_cfg: losses.LossConfig = losse
       variables = {'params': p, **({'batch_stats': batch_stats} if batch_stats else {})}
       logits, sown = model.apply(variables, images, train=True, rngs={'dropout': key},
                                  mutable=['activations', 'batch_stats'])
-      loss = task.batch_loss(loss_cfg, logits, labels)
+      loss = task.batch_loss(loss_cfg, logits, task.targets(images, labels))
       return loss, sown.get('activations', {})
 
     (loss, sown), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)

@@ -11,7 +11,11 @@ into numbers only at the end (as research/metrics.py does for classification).
   classification's on the two logits (0, z), whose softmax is exactly (1 - sigmoid z, sigmoid z);
 - regression: float targets, one linear output. The model predicts the target standardised by
   the training split's mean and std (so one learning rate suits any units); the loss is taken
-  on that scale, and RMSE and MAE are reported in the target's own units.
+  on that scale, and RMSE and MAE are reported in the target's own units;
+- reconstruction: the target is the (normalised) input itself, for autoencoders; in training
+  the model may see it corrupted (Gaussian noise, or a fraction of its values masked to the
+  mean: Vincent et al. 2008's denoising criterion), drawn per example from (seed, step, global
+  position). Evaluation reconstructs the clean input.
 """
 import dataclasses
 
@@ -21,15 +25,33 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from research import losses, metrics
+from research import losses, metrics, rng
 
-NAMES = ('classification', 'binary', 'regression')
-REGRESSION_LOSSES = ('mse', 'mae', 'huber')
+NAMES = ('classification', 'binary', 'regression', 'reconstruction')
+REGRESSION_LOSSES = ('mse', 'mae', 'huber')  # also reconstruction's, per value
+CORRUPTIONS = ('none', 'gaussian', 'mask')
+
+
+@dataclasses.dataclass(frozen=True)
+class CorruptionConfig:
+  kind: str = 'none'    # none, gaussian or mask: what reconstruction's training inputs suffer
+  level: float = 0.0    # gaussian: noise std in normalised units; mask: fraction set to the mean
+
+
+class _LabelTargets:
+  """Tasks whose targets are the labels, and whose model sees the inputs as they are."""
+
+  def training_io(self, images, labels, key, axis_name):
+    del key, axis_name
+    return images, labels
+
+  def targets(self, images, labels):
+    return labels
 BINARY_LOSSES = ('cross_entropy', 'binary_cross_entropy')  # the same for one logit
 
 
 @dataclasses.dataclass(frozen=True)
-class Classification:
+class Classification(_LabelTargets):
   name = 'classification'
   headline = ('accuracy', 'loss')  # what an ensemble logs per member
 
@@ -91,7 +113,7 @@ class RegressionStats:
 
 
 @dataclasses.dataclass(frozen=True)
-class Regression:
+class Regression(_LabelTargets):
   target_mean: float = 0.0   # of the training targets: the model predicts (y - mean) / std
   target_std: float = 1.0
   name = 'regression'
@@ -107,14 +129,7 @@ class Regression:
 
   def per_example_loss(self, cfg: losses.LossConfig, output_Bx1, targets_B):
     error_B, _ = self._errors(output_Bx1, targets_B)
-    if cfg.name == 'mse':
-      return error_B ** 2
-    if cfg.name == 'mae':
-      return jnp.abs(error_B)
-    if cfg.name == 'huber':
-      return optax.huber_loss(error_B, delta=cfg.huber_delta)
-    raise ValueError(f'regression loss {cfg.name!r} is unknown; choose one of '
-                     f'{", ".join(REGRESSION_LOSSES)}')
+    return _error_loss(cfg, error_B)
 
   def batch_loss(self, cfg: losses.LossConfig, output_Bx1, targets_B, axis_name=None):
     return self.per_example_loss(cfg, output_Bx1, targets_B).mean()
@@ -145,7 +160,85 @@ class Regression:
             'r2': 1.0 - s.squared_error_sum / total if total > 0 else float('nan')}
 
 
-def make_task(name: str, train_targets: np.ndarray):
+@flax.struct.dataclass
+class ReconstructionStats:
+  count: jax.Array              # examples
+  values: jax.Array             # examples x values per example
+  loss_sum: jax.Array
+  squared_error_sum: jax.Array
+  absolute_error_sum: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconstruction:
+  corruption: CorruptionConfig = CorruptionConfig()
+  name = 'reconstruction'
+  headline = ('mse', 'loss')
+
+  def output_units(self, num_classes: int) -> int:
+    return 0  # the autoencoder's output takes the input's shape
+
+  def training_io(self, images, labels, key, axis_name):
+    """(what the model sees, what it must reproduce): the clean images are the target."""
+    del labels
+    c = self.corruption
+    if c.kind == 'none' or not c.level:
+      return images, images
+    keys_B = rng.example_keys(key, images.shape[0], axis_name)
+    if c.kind == 'gaussian':
+      noise = jax.vmap(lambda k: jax.random.normal(k, images.shape[1:]))(keys_B)
+      return images + c.level * noise, images
+    kept = jax.vmap(lambda k: jax.random.bernoulli(k, 1.0 - c.level, images.shape[1:]))(keys_B)
+    return jnp.where(kept, images, 0.0), images
+
+  def targets(self, images, labels):
+    return images
+
+  def per_example_loss(self, cfg: losses.LossConfig, outputs, images):
+    error = (outputs - images).reshape(images.shape[0], -1)
+    return _error_loss(cfg, error).mean(-1)
+
+  def batch_loss(self, cfg: losses.LossConfig, outputs, images, axis_name=None):
+    return self.per_example_loss(cfg, outputs, images).mean()
+
+  def train_metrics(self, outputs, images) -> dict:
+    return {}
+
+  def eval_stats(self, cfg: losses.LossConfig, outputs, images, mask_B):
+    error_BxV = (outputs - images).reshape(images.shape[0], -1)
+    mask_B = mask_B.astype(jnp.float32)
+    per_example = lambda values_BxV: (values_BxV.sum(-1) * mask_B).sum()
+    return ReconstructionStats(
+        count=mask_B.sum(), values=mask_B.sum() * error_BxV.shape[1],
+        loss_sum=(self.per_example_loss(cfg, outputs, images) * mask_B).sum(),
+        squared_error_sum=per_example(error_BxV ** 2),
+        absolute_error_sum=per_example(jnp.abs(error_BxV)))
+
+  def summarize(self, stats: ReconstructionStats) -> dict:
+    """Per-value errors on the normalised scale (where 1 is one standard deviation)."""
+    s = jax.tree.map(lambda x: float(np.asarray(x, np.float64)), stats)
+    values = max(s.values, 1.0)
+    return {'count': int(s.count), 'loss': s.loss_sum / max(s.count, 1.0),
+            'mse': s.squared_error_sum / values, 'mae': s.absolute_error_sum / values}
+
+
+def _error_loss(cfg: losses.LossConfig, error):
+  """MSE, MAE or Huber of an error, element by element."""
+  if cfg.name == 'mse':
+    return error ** 2
+  if cfg.name == 'mae':
+    return jnp.abs(error)
+  if cfg.name == 'huber':
+    return optax.huber_loss(error, delta=cfg.huber_delta)
+  raise ValueError(f'loss {cfg.name!r} is not an error loss; choose one of '
+                   f'{", ".join(REGRESSION_LOSSES)}')
+
+
+Task = Classification | Binary | Regression | Reconstruction
+
+
+def make_task(name: str, train_targets: np.ndarray,
+              corruption: CorruptionConfig = CorruptionConfig()):
   """The task `name` for a dataset whose training targets are `train_targets`."""
   if name == 'classification':
     return Classification()
@@ -155,4 +248,6 @@ def make_task(name: str, train_targets: np.ndarray):
     targets = np.asarray(train_targets, np.float64)
     std = float(targets.std())
     return Regression(target_mean=float(targets.mean()), target_std=std if std > 0 else 1.0)
+  if name == 'reconstruction':
+    return Reconstruction(corruption)
   raise ValueError(f'task {name!r} is unknown; choose one of {", ".join(NAMES)}')

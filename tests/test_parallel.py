@@ -22,7 +22,11 @@ from research.train import loop, parallel, state as state_lib
 # The other tasks (research/tasks.py), each on its own data.
 TASKS = {'classification': {},
          'regression': {'task': 'regression', 'data': 'diabetes', 'loss.name': 'mse'},
-         'binary': {'task': 'binary', 'data': 'breast_cancer'}}
+         'binary': {'task': 'binary', 'data': 'breast_cancer'},
+         'reconstruction': {'task': 'reconstruction', 'model': 'autoencoder',
+                            'loss.name': 'mse', 'autoencoder.encoder': (32,),
+                            'autoencoder.code': 8, 'corruption.kind': 'gaussian',
+                            'corruption.level': 0.3}}
 
 
 def _config(backend: str, devices: int, task: str = 'classification'):
@@ -87,7 +91,7 @@ def test_batches_gathered_per_process_train_like_the_resident_data(reference, de
   assert test['accuracy'] == _run('shard_map', 1)[2]['accuracy']
 
 
-@pytest.mark.parametrize('task', ['regression', 'binary'])
+@pytest.mark.parametrize('task', ['regression', 'binary', 'reconstruction'])
 def test_every_task_trains_alike_on_1_2_4_and_8_devices_with_both_backends(task):
   reference_losses, _, reference_test = _run('shard_map', 1, task=task)
   assert reference_losses[-1] < reference_losses[0]

@@ -100,16 +100,23 @@ def test_logistic_regression_on_breast_cancer_passes_95_percent(tmp_path):
   assert results['test']['accuracy'] > 0.95
 
 
-@pytest.mark.parametrize('task', ['regression', 'binary'])
+RESUMED = {
+    'regression': dict(data='diabetes', **{'loss.name': 'mse', 'mlp.dropout': 0.2}),
+    'binary': dict(data='breast_cancer', **{'mlp.dropout': 0.2}),
+    'reconstruction': dict(model='autoencoder', **{
+        'loss.name': 'mse', 'corruption.kind': 'mask', 'corruption.level': 0.25,
+        'autoencoder.encoder': (32,), 'autoencoder.code': 8}),
+}
+
+
+@pytest.mark.parametrize('task', list(RESUMED))
 def test_every_task_resumes_bit_identically(tmp_path, monkeypatch, task):
   """A run that dies right after its checkpoint at step 40 (as SIGKILL would leave it: the
   checkpoint on disk, nothing after it) ends, when run again, with the uninterrupted run's
   state; tests/test_resume.py does the same with real signals for classification."""
-  data = {'regression': 'diabetes', 'binary': 'breast_cancer'}[task]
-  extra = {'loss.name': 'mse'} if task == 'regression' else {}
-  config = _config(task=task, data=data, steps=60, checkpoint_every=20, eval_every=20,
-                   log_every=10, **{'mlp.dropout': 0.2, **extra})
-  dataset = load_dataset(data)
+  config = _config(task=task, steps=60, checkpoint_every=20, eval_every=20, log_every=10,
+                   **RESUMED[task])
+  dataset = load_dataset(config.data)
   whole = loop.train_and_evaluate(config, tmp_path / 'whole', dataset, {})
   save = checkpoint.Checkpointer.save
 
@@ -147,6 +154,11 @@ def test_an_ensemble_of_regressions_logs_rmse_per_member(tmp_path):
     (['task=regression', 'data=diabetes'], "task=regression takes loss.name=mse or mae or huber"),
     (['data=diabetes'], 'task=classification needs class labels; data=diabetes'),
     (['task=binary'], 'task=binary needs two classes; data=digits has 10'),
+    (['task=reconstruction'], 'task=reconstruction trains model=autoencoder'),
+    (['model=autoencoder'], 'model=autoencoder only that task'),
+    (['corruption.kind=gaussian'], 'corrupts the inputs of task=reconstruction only'),
+    (['task=reconstruction', 'model=autoencoder', 'loss.name=mse', 'corruption.kind=mask',
+      'corruption.level=1.0'], 'corruption.level=1.0 is out of range'),
 ])
 def test_a_task_that_does_not_fit_is_one_line_and_writes_nothing(tmp_path, overrides, message):
   result = run_cli('run', 'train', '--workdir', str(tmp_path / 'run'), *overrides)
@@ -154,3 +166,26 @@ def test_a_task_that_does_not_fit_is_one_line_and_writes_nothing(tmp_path, overr
   assert result.stderr.strip().startswith('error:') and message in result.stderr
   assert len(result.stderr.strip().splitlines()) == 1
   assert not (tmp_path / 'run').exists()
+
+
+def test_reconstruction_metrics_are_per_value_errors():
+  rng = np.random.default_rng(1)
+  images = rng.normal(size=(9, 4, 4, 1)).astype(np.float32)
+  outputs = images + rng.normal(0, 0.3, size=images.shape).astype(np.float32)
+  task = tasks.make_task('reconstruction', np.zeros(9))
+  found = _stats_over_two_batches(task, MSE, jnp.asarray(outputs), jnp.asarray(images), 4)
+  assert found['mse'] == pytest.approx(float(((outputs - images) ** 2).mean()), rel=1e-5)
+  assert found['mae'] == pytest.approx(float(np.abs(outputs - images).mean()), rel=1e-5)
+  assert found['loss'] == pytest.approx(found['mse'], rel=1e-5)  # MSE per example, averaged
+
+
+def test_corruption_hits_the_inputs_only_and_at_its_level():
+  images = jnp.ones((64, 8, 8, 1))
+  key = jax.random.key(0)
+  masked = tasks.Reconstruction(tasks.CorruptionConfig('mask', 0.25))
+  inputs, targets = masked.training_io(images, None, key, None)
+  assert float((inputs == 0).mean()) == pytest.approx(0.25, abs=0.02)
+  np.testing.assert_array_equal(targets, images)
+  noisy = tasks.Reconstruction(tasks.CorruptionConfig('gaussian', 0.5))
+  inputs, _ = noisy.training_io(images, None, key, None)
+  assert float(jnp.std(inputs - images)) == pytest.approx(0.5, rel=0.05)

@@ -27,7 +27,7 @@ _ORDER_SEED = 0x5EED  # the fixed shuffle every choice reads; independent of any
 class SplitConfig:
   val_fraction: float = 0.0      # training examples held out for validation; 0 = no split
   classes: tuple[int, ...] = ()  # keep these classes, relabelled 0.. in this order; () = all
-  imbalance: float = 0.0         # long tail: largest / smallest class size (>= 1); 0 = as loaded
+  imbalance: float = 0.0         # long tail: class 0's size / the last class's (>= 1); 0 = none
   examples_per_class: int = 0    # training examples kept per class; 0 = all
   train_examples: int = 0        # training examples kept, stratified; 0 = all
 

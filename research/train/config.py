@@ -37,8 +37,9 @@ OPTIONS = {name: _options_of(model_class) for name, model_class in MODELS.items(
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   seed: int = 0                 # everything random is a function of (seed, step, example index)
-  task: str = 'classification'  # classification, binary (one logit) or regression
-  model: str = 'mlp'            # which model group below is trained: mlp, cnn, resnet or lstm
+  task: str = 'classification'  # classification, binary, regression or reconstruction
+  corruption: tasks.CorruptionConfig = tasks.CorruptionConfig()  # reconstruction's inputs
+  model: str = 'mlp'            # the model group below that is trained: mlp, cnn, resnet, ...
   data: str = 'digits'          # digits, fashion_mnist, mnist, cifar10, breast_cancer, diabetes...
   data_dir: str = ''            # where the data files are; '' = the default places
   split: SplitConfig = SplitConfig()  # validation split and subsets (research/data/splits.py)
@@ -62,6 +63,7 @@ class TrainConfig:
   cnn: OPTIONS['cnn'] = OPTIONS['cnn']()          # the CNN's options (model=cnn)
   resnet: OPTIONS['resnet'] = OPTIONS['resnet']()  # the CIFAR ResNet's options (model=resnet)
   lstm: OPTIONS['lstm'] = OPTIONS['lstm']()       # the row-reading LSTM's options (model=lstm)
+  autoencoder: OPTIONS['autoencoder'] = OPTIONS['autoencoder']()  # (task=reconstruction)
   optim: OptimConfig = OptimConfig()        # the optimizer and learning-rate schedule
   loss: LossConfig = LossConfig()           # the training loss
   augment: AugmentConfig = AugmentConfig()  # per-example augmentation
@@ -106,11 +108,16 @@ def validate(c: TrainConfig) -> None:
   _validate_split(c)
   _validate_init(c)
   _validate_task(c)
-  for group in ('mlp', 'cnn', 'resnet'):
+  for group in ('mlp', 'cnn', 'resnet', 'autoencoder'):
     g = getattr(c, group)
     checks.choice(f'{group}.activation', g.activation, ACTIVATIONS)
     checks.choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
-    checks.choice(f'{group}.norm', g.norm, NORMS)
+    if hasattr(g, 'norm'):
+      checks.choice(f'{group}.norm', g.norm, NORMS)
+  if not all(type(w) is int and w >= 1 for w in c.autoencoder.encoder):
+    raise UserError(f'autoencoder.encoder={tuple(c.autoencoder.encoder)!r} is not allowed; it '
+                    'takes positive integers (or () for none)')
+  checks.at_least('autoencoder.code', c.autoencoder.code, 1)
   _validate_models(c, mlp, cnn, lstm, resnet)
   _validate_training(c)
 
@@ -172,13 +179,23 @@ def _validate_task(c: TrainConfig) -> None:
     raise UserError(f'task=regression needs real-valued targets; data={c.data} has {classes} '
                     'classes (regression data: ' + ', '.join(
                         name for name, n in NUM_CLASSES.items() if not n) + ')')
-  if c.task != 'regression' and not classes:
+  if c.task in ('classification', 'binary') and not classes:
     raise UserError(f'task={c.task} needs class labels; data={c.data} has real-valued targets: '
                     'use task=regression')
   if c.task == 'binary' and classes != 2:
     raise UserError(f'task=binary needs two classes; data={c.data} has {classes} (pick two '
                     'with split.classes)')
-  allowed = {'regression': tasks.REGRESSION_LOSSES, 'binary': tasks.BINARY_LOSSES}
+  if (c.task == 'reconstruction') != (c.model == 'autoencoder'):
+    raise UserError(f'task={c.task} with model={c.model}: task=reconstruction trains '
+                    'model=autoencoder, and model=autoencoder only that task')
+  checks.choice('corruption.kind', c.corruption.kind, tasks.CORRUPTIONS)
+  checks.at_least('corruption.level', c.corruption.level, 0)
+  if c.corruption.kind == 'mask':
+    checks.rate('corruption.level', c.corruption.level)
+  if c.corruption.kind != 'none' and c.task != 'reconstruction':
+    raise UserError('corruption corrupts the inputs of task=reconstruction only')
+  allowed = {'regression': tasks.REGRESSION_LOSSES, 'binary': tasks.BINARY_LOSSES,
+             'reconstruction': tasks.REGRESSION_LOSSES}
   if c.task in allowed and c.loss.name not in allowed[c.task]:
     raise UserError(f'task={c.task} takes loss.name={" or ".join(allowed[c.task])}, not '
                     f'{c.loss.name!r}')

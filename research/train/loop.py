@@ -48,7 +48,7 @@ def prepare_data(config, dataset: Dataset) -> Dataset:
 
 def task_of(config, dataset: Dataset):
   """The task `config` trains on `dataset` (regression standardises by its training targets)."""
-  return tasks.make_task(config.task, dataset.train_labels)
+  return tasks.make_task(config.task, dataset.train_labels, config.corruption)
 
 
 def make_model(config, dataset: Dataset, axis_name: str | None = None):
@@ -169,7 +169,7 @@ class SingleRun:
   probe_fn: Callable | None
   schedule: driver.Schedule
   eval_sizes: dict[str, int]   # examples of each split evaluated: validation, test
-  task: tasks.Classification | tasks.Regression
+  task: tasks.Task
 
   def initial_state(self):
     return self.backend.put(self.host_state)

@@ -26,7 +26,7 @@ class StepConfig:
   augment: augment_lib.AugmentConfig = augment_lib.AugmentConfig()
   axis_name: str | None = 'batch'
   total_steps: int = 0  # for `progress` = step / total_steps (scheduled regularisers)
-  task: tasks.Classification | tasks.Regression = tasks.Classification()  # loss and metrics
+  task: tasks.Task = tasks.Classification()  # targets, loss and metrics
 
   @property
   def local_batch(self) -> int:
@@ -46,15 +46,18 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
   seed = cfg.seed if seed is None else seed
   images = augment_lib.augment_batch(images, rng.stream_key(seed, 'augment', state.step),
                                      cfg.augment, cfg.axis_name)
+  inputs, targets = cfg.task.training_io(images, labels_B,
+                                         rng.stream_key(seed, 'corrupt', state.step),
+                                         cfg.axis_name)
   progress = state.step / cfg.total_steps if cfg.total_steps else 1.0
   mean = (lambda x: lax.pmean(x, cfg.axis_name)) if cfg.axis_name else (lambda x: x)
 
   def loss_fn(params):
     output = model.apply(
-        _variables(params, state.batch_stats), images, train=True, progress=progress,
+        _variables(params, state.batch_stats), inputs, train=True, progress=progress,
         rngs={'dropout': dropout_key}, mutable=['batch_stats'] if state.batch_stats else False)
     outputs, updates = output if state.batch_stats else (output, {})
-    loss = cfg.task.batch_loss(cfg.loss, outputs, labels_B, cfg.axis_name)
+    loss = cfg.task.batch_loss(cfg.loss, outputs, targets, cfg.axis_name)
     return loss, (outputs, updates.get('batch_stats', {}))
 
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -64,7 +67,7 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   new_state = TrainState(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                          opt_state=opt_state, batch_stats=batch_stats)
-  task_metrics = jax.tree.map(mean, cfg.task.train_metrics(outputs, labels_B))
+  task_metrics = jax.tree.map(mean, cfg.task.train_metrics(outputs, targets))
   return new_state, {'loss': mean(loss), **task_metrics, 'grad_norm': metrics.global_norm(grads)}
 
 
@@ -106,6 +109,7 @@ def make_eval_step(model, cfg: StepConfig, batch):
   def eval_step(state: TrainState, *inputs):
     images, labels_B, mask_B = batch(*inputs)
     outputs = model.apply(_variables(state.params, state.batch_stats), images, train=False)
-    return metrics.psum(cfg.task.eval_stats(cfg.loss, outputs, labels_B, mask_B), cfg.axis_name)
+    stats = cfg.task.eval_stats(cfg.loss, outputs, cfg.task.targets(images, labels_B), mask_B)
+    return metrics.psum(stats, cfg.axis_name)
 
   return eval_step
