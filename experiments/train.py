@@ -51,6 +51,7 @@ def _write_report(workdir: pathlib.Path, config, results: dict) -> None:
       ['metric', *(f'{names[split]} ({results[split]["count"]} examples)'
                    for split in evaluated)],
       [[k, *(results[split][k] for split in evaluated)] for k in REPORTED[config.task]])
+  curves = _curves_section(workdir, results.get('test_curves'))
   (workdir / 'report.md').write_text(f"""# train: {config.model} on {config.data}
 
 ## Question
@@ -66,11 +67,29 @@ seed {config.seed}. Full config: `config.json`; versions and machine: `manifest.
 {table}
 
 ![loss curves](loss.png)
-
+{curves}
 ## Conclusion
 After {config.steps} steps {_outcome(config.task, t)}. Final state fingerprint
 `{results['state_fingerprint']}`.
 """)
+
+
+def _curves_section(workdir: pathlib.Path, curves: dict | None) -> str:
+  """The binary task's exact test ROC and precision-recall curves: plotted, and their areas."""
+  if not curves:
+    return ''
+  roc, pr = curves['roc'], curves['precision_recall']
+  with report.figure(workdir / 'curves.png', panels=2, panel_size=(4.5, 4)) as (_, (a, b)):
+    a.plot(roc['fpr'], roc['tpr'], drawstyle='steps-post')
+    a.plot([0, 1], [0, 1], 'k:', lw=1)
+    a.set(xlabel='false positive rate', ylabel='true positive rate',
+          title=f"ROC (AUC {curves['roc_auc']:.4f})")
+    b.plot(pr['recall'], pr['precision'], drawstyle='steps-post')
+    b.set(xlabel='recall', ylabel='precision',
+          title=f"precision-recall (AP {curves['average_precision']:.4f})")
+  return (f"\nOn the test set, over every threshold (scikit-learn): ROC AUC "
+          f"{curves['roc_auc']:.4f}, average precision {curves['average_precision']:.4f}.\n\n"
+          "![ROC and precision-recall curves](curves.png)\n")
 
 
 # The test metrics each task's report tabulates.

@@ -99,6 +99,21 @@ class Binary(Classification):
     return metrics.classification_stats(self.two_class_logits(logit_Bx1), labels_B,
                                         self._per_example(logit_Bx1, labels_B), mask_B)
 
+  @staticmethod
+  def curves(logit_Bx1, labels_B) -> dict:
+    """Exact ROC and precision-recall curves of the positive class (label 1), by scikit-learn
+    over every threshold, with the areas under them."""
+    from sklearn import metrics as sk_metrics  # slow to import; only the final report needs it
+    scores, labels = np.asarray(logit_Bx1, np.float64)[:, 0], np.asarray(labels_B)
+    fpr, tpr, roc_thresholds = sk_metrics.roc_curve(labels, scores)
+    precision, recall, pr_thresholds = sk_metrics.precision_recall_curve(labels, scores)
+    as_list = lambda a: [float(x) for x in a]
+    return {'roc_auc': float(sk_metrics.roc_auc_score(labels, scores)),
+            'average_precision': float(sk_metrics.average_precision_score(labels, scores)),
+            'roc': {'fpr': as_list(fpr), 'tpr': as_list(tpr), 'logit': as_list(roc_thresholds)},
+            'precision_recall': {'precision': as_list(precision), 'recall': as_list(recall),
+                                 'logit': as_list(pr_thresholds)}}
+
 
 @flax.struct.dataclass
 class RegressionStats:

@@ -98,6 +98,16 @@ def test_logistic_regression_on_breast_cancer_passes_95_percent(tmp_path):
                    checkpoint_every=600, **{'mlp.depth': 0})
   results = loop.train_and_evaluate(config, tmp_path, load_dataset('breast_cancer'), {})
   assert results['test']['accuracy'] > 0.95
+  curves = results['test_curves']  # exact, beside the binned AUC of the summed statistics
+  assert curves['roc_auc'] == pytest.approx(results['test']['roc_auc_macro'], abs=0.005)
+  assert curves['roc']['fpr'][0] == 0 and curves['roc']['tpr'][-1] == 1
+
+
+def test_binary_curves_are_exact():
+  # Positives score 0.35 and 0.8, negatives 0.1 and 0.4: 3 of the 4 pairs are ordered.
+  curves = tasks.Binary.curves(np.array([[0.1], [0.4], [0.35], [0.8]]), np.array([0, 0, 1, 1]))
+  assert curves['roc_auc'] == 0.75
+  assert curves['average_precision'] == pytest.approx((1 + 2 / 3) / 2)
 
 
 RESUMED = {

@@ -229,6 +229,21 @@ def open_run(config, dataset: Dataset) -> SingleRun:
       eval_sizes={split: len(dataset.split(split)[1]) for split in dataset.eval_splits})
 
 
+def predict(config, dataset: Dataset, host_state, split: str) -> np.ndarray:
+  """The model's outputs on a whole split in test mode, in batches of eval_batch_size, on this
+  process's first device (for what needs every example's score, such as an exact ROC)."""
+  model = make_model(config, dataset)
+  variables = {'params': host_state.params,
+               **({'batch_stats': host_state.batch_stats} if host_state.batch_stats else {})}
+  variables = jax.tree.map(np.asarray, jax.device_get(variables))
+  apply = jax.jit(lambda v, x: model.apply(v, pipeline.normalize(x, dataset.mean, dataset.std),
+                                           train=False))
+  images, _ = dataset.split(split)
+  b = config.eval_batch_size
+  return np.concatenate([np.asarray(apply(variables, images[i:i + b]))
+                         for i in range(0, len(images), b)])
+
+
 def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest: dict,
                        timing: driver.Timing | None = None) -> dict:
   """Trains to `config.steps` (resuming from the workdir's latest checkpoint) and evaluates.
@@ -237,12 +252,17 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   if given, is filled in.
   """
   timing = timing or driver.Timing()
-  run = open_run(config, prepare_data(config, dataset))
+  dataset = prepare_data(config, dataset)
+  run = open_run(config, dataset)
   trained = driver.drive(run, workdir, config_lib.to_dict(config), manifest,
                          keep=config.keep_checkpoints, desc=config.model, timing=timing)
   final_state = run.backend.get(trained.state)
+  extra = {}
+  if hasattr(run.task, 'curves'):  # binary: every test example's score, for exact curves
+    extra['test_curves'] = run.task.curves(predict(config, dataset, final_state, 'test'),
+                                           dataset.test_labels)
   return {
-      'final_step': config.steps, **trained.evaluations,
+      'final_step': config.steps, **trained.evaluations, **extra,
       'state_fingerprint': state_lib.fingerprint(final_state),
       'num_params': state_lib.count_params(final_state.params),
       'devices': len(run.backend.devices),
