@@ -15,9 +15,14 @@ A sweep file is a small Python file that defines SWEEP (launch/sweeps/ has examp
               'optim.learning_rate': [1e-3, 3e-3, 1e-2]},
         # points=[['model=mlp'], ['model=cnn']],  # ... or an explicit list instead of grid
         seeds=[0, 1],                          # ... times these seeds
-        metric='test.accuracy',                # a dotted path into each run's results.json
+        metric='val.accuracy',                 # what selects: a dotted path into results.json
+        goal='max',                            # max or min: which end of the metric is best
+        report='test.accuracy',                # what is reported beside it (default test.*)
         workdir='runs/sweeps/lr',              # default: runs/sweeps/<file name>
     )
+
+Points are chosen on the validation split (`split.val_fraction` in `fixed`); the test set only
+reports. A sweep that selects on test.* runs, with a warning that says so.
 
 Run i is point i // len(seeds) with seed seeds[i % len(seeds)], in WORKDIR/<point>/seed=<s>: a
 normal run directory, so a rerun of the sweep skips finished runs and resumes the interrupted one.
@@ -35,7 +40,8 @@ import sys
 from experiments import cli
 from research.errors import UserError
 
-FIELDS = ('experiment', 'quick', 'fixed', 'grid', 'points', 'seeds', 'metric', 'workdir')
+FIELDS = ('experiment', 'quick', 'fixed', 'grid', 'points', 'seeds', 'metric', 'goal', 'report',
+          'workdir')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +77,11 @@ def load(path: pathlib.Path) -> dict:
     raise UserError(f'SWEEP has unknown field(s) {", ".join(unknown)}; '
                     f'fields: {", ".join(FIELDS)}')
   sweep = {'quick': False, 'fixed': [], 'grid': {}, 'points': [], 'seeds': [0],
-           'metric': 'test.accuracy', 'workdir': f'runs/sweeps/{path.stem}', **sweep}
+           'metric': 'val.accuracy', 'goal': 'max', 'workdir': f'runs/sweeps/{path.stem}',
+           **sweep}
+  sweep.setdefault('report', 'test.' + sweep['metric'].split('.', 1)[-1])
+  if sweep['goal'] not in ('max', 'min'):
+    raise UserError(f"SWEEP goal={sweep['goal']!r}: choose max or min")
   if 'experiment' not in sweep:
     raise UserError('SWEEP needs experiment=NAME')
   if bool(sweep['grid']) == bool(sweep['points']):
@@ -102,6 +112,13 @@ def expand(sweep: dict) -> list[Run]:
   return runs
 
 
+def warn_if_selecting_on_test(sweep: dict) -> None:
+  if sweep['metric'].startswith('test.'):
+    print(f"WARNING: this sweep selects on the test set (metric={sweep['metric']}); choose on a "
+          "validation split (split.val_fraction, metric='val.*') and let the test set only "
+          'report', file=sys.stderr)
+
+
 def check(sweep: dict, runs: list[Run]) -> None:
   """Builds every run's config (unknown keys, bad values) and refuses workdirs that hold a run
   with another config, before anything runs."""
@@ -112,6 +129,10 @@ def check(sweep: dict, runs: list[Run]) -> None:
       _, config = cli.build_config(args.name, args.quick, assignments)
     except UserError as e:
       raise UserError(f'run {run.index} ({" ".join(run.point)}): {e}') from None
+    if sweep['metric'].startswith('val.') and 'split' in config and \
+       not config.split.val_fraction:
+      raise UserError(f"metric={sweep['metric']} selects on the validation split: add "
+                      "split.val_fraction (e.g. 'split.val_fraction=0.1') to fixed")
     saved = run.workdir / 'config.json'
     if saved.exists():
       current = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
@@ -162,15 +183,17 @@ def aggregate(sweep: dict, runs: list[Run]) -> dict:
   from launch import sweep_report
   rows, missing = [], []
   for point in dict.fromkeys(run.point for run in runs):
-    values = []
+    values, reported = [], []
     for run in (r for r in runs if r.point == point):
       path = run.workdir / 'results.json'
       if path.exists():
-        values.append(_metric(json.loads(path.read_text()), sweep['metric']))
+        results = json.loads(path.read_text())
+        values.append(_metric(results, sweep['metric']))
+        reported.append(_metric(results, sweep['report']))
       else:
         missing.append(run.index)
-    rows.append((point, values))
-  if all(not values for _, values in rows):
+    rows.append((point, values, reported))
+  if all(not values for _, values, _ in rows):
     raise UserError(f'no run of the sweep has finished yet (no results.json under '
                     f'{sweep["workdir"]}); run it first')
   return sweep_report.write(pathlib.Path(sweep['workdir']), sweep, rows, missing)
@@ -205,6 +228,7 @@ def main(argv: list[str]) -> int:
       for run in runs:
         print(f'{run.index:4d}  python -m experiments {" ".join(run.argv(sweep))}')
       return 0
+    warn_if_selecting_on_test(sweep)
     if args.command == 'aggregate':
       summary = aggregate(sweep, runs)
       print(f'{len(summary["rows"])} points, {summary["runs_found"]} runs; table: '

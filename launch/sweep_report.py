@@ -1,5 +1,7 @@
-"""A sweep's summary: per point, the metric over seeds (mean, std, 95% interval) as a table
-(summary.md), the same numbers as JSON (summary.json) and one plot (summary.png)."""
+"""A sweep's summary: per point, the selection metric over seeds (mean, std, 95% interval) and
+the reported one beside it, as a table (summary.md), the same numbers as JSON (summary.json)
+and one plot (summary.png); and the point chosen, with whether the choice is beyond the seed
+spread."""
 import math
 import pathlib
 
@@ -51,22 +53,54 @@ def _plot(path: pathlib.Path, metric: str, rows: list[dict]) -> None:
     ax.legend(fontsize=8)
 
 
+def selection(rows: list[dict], goal: str) -> dict:
+  """The best point by mean (goal 'max' or 'min'), and whether it beats the runner-up beyond
+  the seed spread: their 95% intervals do not overlap. Otherwise the choice is inconclusive."""
+  finite = [r for r in rows if not math.isnan(r['mean'])]
+  if not finite:
+    return {'best': None, 'runner_up': None, 'separated': False,
+            'sentence': 'No point has a finite value; nothing to choose.'}
+  ranked = sorted(finite, key=lambda r: r['mean'], reverse=goal == 'max')
+  best = ranked[0]
+  name = lambda r: ' '.join(r['point']) or 'default'
+  if len(ranked) == 1:
+    return {'best': best['point'], 'runner_up': None, 'separated': False,
+            'sentence': f'One point only: {name(best)}.'}
+  second = ranked[1]
+  if goal == 'max':
+    separated = best['ci95_low'] > second['ci95_high']
+  else:
+    separated = best['ci95_high'] < second['ci95_low']
+  verdict = ('beyond the seed spread (the 95% intervals do not overlap)' if separated else
+             'inconclusive: within the seed spread of the runner-up')
+  return {'best': best['point'], 'runner_up': second['point'], 'separated': bool(separated),
+          'sentence': f'Best by mean: {name(best)} ({report.fmt(best["mean"])}); against the '
+                      f'runner-up {name(second)} ({report.fmt(second["mean"])}) the choice is '
+                      f'{verdict}.'}
+
+
 def write(root: pathlib.Path, sweep: dict, points: list[tuple], missing: list[int]) -> dict:
-  """`points`: (overrides of the point, its finished runs' metric values) in sweep order."""
-  rows = [{'point': list(point), 'values': values, **stats.over_seeds(values)}
-          for point, values in points if values]
-  metric = sweep['metric']
+  """`points`: (overrides of the point, its finished runs' selection-metric values and reported
+  values) in sweep order."""
+  rows = [{'point': list(point), 'values': values, **stats.over_seeds(values),
+           'reported': {'values': reported, **stats.over_seeds(reported)}}
+          for point, values, reported in points if values]
+  metric, reported = sweep['metric'], sweep['report']
   table = report.markdown_table(
-      ['point', 'seeds', 'mean', 'std', '95% interval'],
+      ['point', 'seeds', f'{metric} mean', 'std', '95% interval', f'{reported} mean'],
       [[' '.join(r['point']) or 'default', r['n'], r['mean'], r['std'],
-        f'[{report.fmt(r["ci95_low"])}, {report.fmt(r["ci95_high"])}]'] for r in rows])
+        f'[{report.fmt(r["ci95_low"])}, {report.fmt(r["ci95_high"])}]',
+        r['reported']['mean']] for r in rows])
+  chosen = selection(rows, sweep['goal'])
   root.mkdir(parents=True, exist_ok=True)
   _plot(root / 'summary.png', metric, rows)
   note = (f'\nNot finished (left out): runs {missing}.\n' if missing else '')
   (root / 'summary.md').write_text(
       f'# Sweep of {sweep["experiment"]}: {metric} over seeds {list(sweep["seeds"])}\n\n'
-      f'{table}\n{note}\n![{metric}](summary.png)\n')
-  summary = {'metric': metric, 'rows': rows, 'missing_runs': missing,
+      f'{table}\n{note}\n![{metric}](summary.png)\n\n'
+      f'**Choice** ({sweep["goal"]} {metric}). {chosen["sentence"]}\n')
+  summary = {'metric': metric, 'goal': sweep['goal'], 'report': reported, 'selection': chosen,
+             'rows': rows, 'missing_runs': missing,
              'runs_found': sum(r['n'] + r['n_nonfinite'] for r in rows),
              'table_path': str(root / 'summary.md'), 'plot_path': str(root / 'summary.png')}
   rundir.write_json(root / 'summary.json', summary)

@@ -15,7 +15,8 @@ from tests.conftest import REPO
 # 2 widths x 3 learning rates x 2 seeds of the quick preset, cut to 30 steps to stay cheap.
 GRID = dict(
     experiment='train', quick=True,
-    fixed=['steps=30', 'log_every=10', 'eval_every=30', 'checkpoint_every=30', 'mlp.depth=1'],
+    fixed=['steps=30', 'log_every=10', 'eval_every=30', 'checkpoint_every=30', 'mlp.depth=1',
+           'split.val_fraction=0.2'],
     grid={'mlp.width': [16, 32], 'optim.learning_rate': [1e-3, 3e-3, 1e-2]},
     seeds=[0, 1])
 
@@ -52,10 +53,13 @@ def test_a_2x3x2_sweep_runs_here_and_aggregates_over_seeds(tmp_path):
       ['mlp.width=16', 'optim.learning_rate=0.001'], ['mlp.width=16', 'optim.learning_rate=0.003']]
   assert len(summary['rows']) == 6 and summary['runs_found'] == 12
   first = summary['rows'][0]
-  seeds = [json.loads((tmp_path / 'sweep' / 'mlp.width=16,optim.learning_rate=0.001' /
-                       f'seed={s}' / 'results.json').read_text())['test']['accuracy']
-           for s in (0, 1)]
-  assert first['values'] == seeds and first['mean'] == pytest.approx(np.mean(seeds))
+  results = [json.loads((tmp_path / 'sweep' / 'mlp.width=16,optim.learning_rate=0.001' /
+                         f'seed={s}' / 'results.json').read_text()) for s in (0, 1)]
+  chosen_on = [r['val']['accuracy'] for r in results]  # selected on validation ...
+  assert first['values'] == chosen_on and first['mean'] == pytest.approx(np.mean(chosen_on))
+  assert first['reported']['values'] == [r['test']['accuracy'] for r in results]  # ... reported
+  best = max(summary['rows'], key=lambda r: r['mean'])
+  assert summary['selection']['best'] == best['point']
   table = (tmp_path / 'sweep' / 'summary.md').read_text()
   assert table.count('| mlp.width=') == 6 and '95% interval' in table
   assert (tmp_path / 'sweep' / 'summary.png').stat().st_size > 10_000
@@ -94,6 +98,8 @@ def test_a_slurm_sweep_is_one_job_array(tmp_path):
     ({'experiment': 'nope'}, 'unknown experiment'),
     ({'fixed': ['mlp.widht=3']}, 'run 0 (mlp.width=16 optim.learning_rate=0.001)'),
     ({'fixed': ['steps=0']}, 'steps'),
+    ({'fixed': []}, 'metric=val.accuracy selects on the validation split: add split.val_fraction'),
+    ({'goal': 'up'}, "goal='up': choose max or min"),
 ])
 def test_bad_sweeps_fail_before_any_run_with_one_line(tmp_path, capsys, changes, message):
   assert sweep.main(['run', str(_file(tmp_path, **changes))]) == 2
@@ -114,3 +120,26 @@ def test_missing_or_broken_sweep_files_are_named(tmp_path, capsys, args, message
   assert sweep.main([args[0], str(tmp_path / args[1]), *args[2:]]) == 2
   err = capsys.readouterr().err
   assert message in err and err.count('\n') == 1
+
+
+def _row(point, mean, half):
+  return {'point': [point], 'mean': mean, 'ci95_low': mean - half, 'ci95_high': mean + half}
+
+
+def test_a_choice_inside_the_seed_spread_is_called_inconclusive():
+  from launch import sweep_report
+  clear = sweep_report.selection([_row('a', 0.90, 0.01), _row('b', 0.95, 0.01)], 'max')
+  assert clear['best'] == ['b'] and clear['separated']
+  assert 'beyond the seed spread' in clear['sentence']
+  close = sweep_report.selection([_row('a', 0.94, 0.02), _row('b', 0.95, 0.02)], 'max')
+  assert close['best'] == ['b'] and not close['separated']
+  assert 'inconclusive' in close['sentence']
+  lower = sweep_report.selection([_row('a', 0.10, 0.01), _row('b', 0.30, 0.01)], 'min')
+  assert lower['best'] == ['a'] and lower['separated']
+
+
+def test_selecting_on_the_test_set_is_warned_about(tmp_path, capsys):
+  assert sweep.main(['plan', str(_file(tmp_path, metric='test.accuracy'))]) == 0
+  assert 'WARNING' not in capsys.readouterr().err  # a plan selects nothing
+  sweep.main(['aggregate', str(_file(tmp_path, metric='test.accuracy'))])
+  assert 'WARNING: this sweep selects on the test set' in capsys.readouterr().err
