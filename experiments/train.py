@@ -69,7 +69,8 @@ seed {config.seed}. Full config: `config.json`; versions and machine: `manifest.
 ![loss curves](loss.png)
 {curves}
 ## Conclusion
-After {config.steps} steps {_outcome(config.task, t)}. Final state fingerprint
+After {results['final_step']} steps{_stopped(results)} {_outcome(config.task, t)}. Final state
+fingerprint
 `{results['state_fingerprint']}`.
 """)
 
@@ -101,6 +102,14 @@ REPORTED = {
     'regression': ('r2', 'rmse', 'mae', 'loss'),
     'reconstruction': ('mse', 'mae', 'loss'),
 }
+
+
+def _stopped(results: dict) -> str:
+  stopping = results.get('early_stopping') or {}
+  if stopping.get('stopped_at_step') is None:
+    return ''
+  return (f" (stopped early: {stopping['metric']} was best, {stopping['best_value']:.4g}, at "
+          f"step {stopping['best_step']})")
 
 
 def _outcome(task: str, test: dict) -> str:

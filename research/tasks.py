@@ -251,6 +251,15 @@ def _error_loss(cfg: losses.LossConfig, error):
 
 Task = Classification | Binary | Regression | Reconstruction
 
+# The scalar metrics each task's evaluation reports (what early stopping and sweeps may watch).
+SCALARS = {
+    'classification': ('accuracy', 'loss', 'log_loss', 'precision_macro', 'recall_macro',
+                       'f1_macro', 'roc_auc_macro', 'ece'),
+    'regression': ('loss', 'rmse', 'mae', 'r2'),
+    'reconstruction': ('loss', 'mse', 'mae'),
+}
+SCALARS['binary'] = SCALARS['classification']
+
 
 def make_task(name: str, train_targets: np.ndarray,
               corruption: CorruptionConfig = CorruptionConfig()):

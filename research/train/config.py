@@ -13,6 +13,7 @@ import ml_collections
 from research import checks, losses, optim, tasks, typed_config
 from research.data.augment import AugmentConfig
 from research.data.splits import SplitConfig
+from research.train.early_stopping import GOALS, EarlyStoppingConfig
 from research.losses import LossConfig
 from research.optim import OptimConfig
 from research.errors import UserError
@@ -45,6 +46,7 @@ class TrainConfig:
   split: SplitConfig = SplitConfig()  # validation split and subsets (research/data/splits.py)
   init_from: str = ''           # a run directory whose newest weights start this run; '' = none
   init_exclude: str = ''        # regex over parameter paths kept freshly initialised (a new head)
+  early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()  # checked at each evaluation
   download: bool = True         # fetch missing files (sha256-verified) when a network exists
   normalize: str = 'channel'    # channel (x - mean_C) / std_C, or pixel_mean (He et al. 2015)
   steps: int = 2000             # optimizer updates in all
@@ -107,6 +109,7 @@ def validate(c: TrainConfig) -> None:
   _validate_run(c, DATASETS, NORMALIZATIONS, parallel.BACKENDS)
   _validate_split(c)
   _validate_init(c)
+  _validate_early_stopping(c)
   _validate_task(c)
   for group in ('mlp', 'cnn', 'resnet', 'autoencoder'):
     g = getattr(c, group)
@@ -168,6 +171,21 @@ def _validate_init(c: TrainConfig) -> None:
   checks.at_least('optim.freeze_until', c.optim.freeze_until, 0)
   if c.optim.freeze_until and not c.optim.freeze:
     raise UserError('optim.freeze_until ends the freezing of optim.freeze: set optim.freeze too')
+
+
+def _validate_early_stopping(c: TrainConfig) -> None:
+  e = c.early_stopping
+  checks.at_least('early_stopping.patience', e.patience, 0)
+  checks.at_least('early_stopping.min_delta', e.min_delta, 0)
+  checks.choice('early_stopping.goal', e.goal, GOALS)
+  if not e.patience:
+    return
+  split, _, name = e.metric.partition('.')
+  if split != 'val' or name not in tasks.SCALARS.get(c.task, ()):
+    raise UserError(f'early_stopping.metric={e.metric!r} is not allowed; it watches the '
+                    'validation split: val.' + '|'.join(tasks.SCALARS.get(c.task, ())))
+  if not c.split.val_fraction:
+    raise UserError('early_stopping watches the validation split: set split.val_fraction')
 
 
 def _validate_task(c: TrainConfig) -> None:

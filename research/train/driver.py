@@ -23,8 +23,8 @@ import jax
 import tqdm
 
 from research.errors import NonFiniteError, UserError
-from research.train import checkpoint, distributed, preemption
-from research.train.metrics_log import MetricsLog
+from research.train import checkpoint, distributed, early_stopping, preemption
+from research.train.metrics_log import MetricsLog, read_records
 
 Records = list[tuple[int, dict]]  # (step, {name: float}) in step order
 
@@ -92,6 +92,8 @@ class Trained:
   state: Any
   evaluations: dict       # the final evaluation: {split: metrics}
   start: int              # the step this invocation started from (0, or the restored one)
+  final_step: int         # the last step trained: the schedule's, or where it stopped early
+  early_stopping: dict    # the tracker's summary (early_stopping.Tracker)
 
 
 @dataclasses.dataclass
@@ -104,6 +106,7 @@ class _Session:
   config_dict: dict           # as stored with each checkpoint
   manifest: dict
   timing: Timing
+  tracker: early_stopping.Tracker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +174,8 @@ def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest:
 
 def _train(session: _Session, state, start: int, stop_requested):
   """Calls to the last step with every log, NaN check, evaluation, probe and checkpoint on its
-  step; raises Preempted (after the checkpoint) when SIGTERM came."""
+  step; raises Preempted (after the checkpoint) when SIGTERM came. Returns (state, the step
+  reached, whether early stopping ended it there)."""
   program, timing = session.program, session.timing
   pending = []  # (last step, metrics, steps) of calls not yet read
   unwritten = []  # records read and checked, to be logged after the next dispatch
@@ -192,23 +196,31 @@ def _train(session: _Session, state, start: int, stop_requested):
       _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
     if unwritten and (events.checkpoint or events.evaluate or events.probe):
       unwritten = _write_train(session, unwritten)  # keep the log in step order
+    stop = False
     if events.evaluate:
-      _write_evaluations(session.log, step, program.evaluate(state))
+      evaluations = program.evaluate(state)
+      _write_evaluations(session.log, step, evaluations)
+      stop = session.tracker.update(step, evaluations)
     if events.probe:
       session.log.write(step, 'diagnostics', program.probe(state, step))
-    if events.checkpoint:
+    if events.checkpoint or stop:
       session.log.flush()
       session.ckpt.save(step, program.to_checkpoint(state), session.config_dict,
                         session.manifest)
+    if stop:
+      return state, step, True
     if events.preempted:
       raise preemption.Preempted(step)  # after the caller has waited for the write
-  return state
+  return state, step, False
 
 
 def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: dict, *,
-          keep: int = 3, desc: str = '', timing: Timing | None = None) -> Trained:
-  """Trains `program` to its last step, resuming from the workdir's newest intact checkpoint
-  (refused if it was written with another config), then evaluates it.
+          keep: int = 3, desc: str = '', timing: Timing | None = None,
+          stopping: early_stopping.EarlyStoppingConfig = early_stopping.EarlyStoppingConfig()
+          ) -> Trained:
+  """Trains `program` to its last step (or until `stopping` ends it), resuming from the
+  workdir's newest intact checkpoint (refused if it was written with another config), then
+  evaluates it.
 
   With several processes every process runs this; process 0 alone logs and shows progress,
   all of them take part in every call, evaluation and checkpoint.
@@ -223,6 +235,10 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
     start, restored = _restore(ckpt, program.restore_target(), config_dict, manifest)
     state = program.from_checkpoint(restored)
   state = program.initial_state() if state is None else state
+  # Every process rebuilds the tracker from the evaluations logged up to its checkpoint.
+  tracker = early_stopping.Tracker(stopping)
+  stopped = bool(start and stopping.patience) and tracker.replay(
+      [r for r in read_records(workdir) if r['step'] <= start and r['step'] < total])
   log = MetricsLog(workdir, start, enabled=distributed.is_main())
   if program.schedule.probe_every and start == 0:
     log.write(0, 'diagnostics', program.probe(state, 0))
@@ -231,14 +247,17 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
     try:
       bar = tqdm.tqdm(total=total, initial=start, desc=desc, unit='step',
                       disable=None if distributed.is_main() else True, file=sys.stderr)
-      session = _Session(program, ckpt, log, bar, config_dict, manifest, timing)
-      state = _train(session, state, start, stop_requested)
+      session = _Session(program, ckpt, log, bar, config_dict, manifest, timing, tracker)
+      reached = start
+      if not stopped:
+        state, reached, stopped = _train(session, state, start, stop_requested)
       bar.close()
       timing.loop_done = time.perf_counter()
       evaluations = program.evaluate(state)
-      if start < total:  # a finished run started again only re-reports
-        _write_evaluations(log, total, evaluations)
+      if start < reached and not stopped:  # logged already where it stopped or finished
+        _write_evaluations(log, reached, evaluations)
     finally:
       ckpt.close()
       log.close()
-  return Trained(state=state, evaluations=evaluations, start=start)
+  return Trained(state=state, evaluations=evaluations, start=start, final_step=reached,
+                 early_stopping=tracker.summary(reached if stopped else None))

@@ -255,17 +255,19 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
   dataset = prepare_data(config, dataset)
   run = open_run(config, dataset)
   trained = driver.drive(run, workdir, config_lib.to_dict(config), manifest,
-                         keep=config.keep_checkpoints, desc=config.model, timing=timing)
+                         keep=config.keep_checkpoints, desc=config.model, timing=timing,
+                         stopping=config.early_stopping)
   final_state = run.backend.get(trained.state)
   extra = {}
   if hasattr(run.task, 'curves'):  # binary: every test example's score, for exact curves
     extra['test_curves'] = run.task.curves(predict(config, dataset, final_state, 'test'),
                                            dataset.test_labels)
   return {
-      'final_step': config.steps, **trained.evaluations, **extra,
+      'final_step': trained.final_step, **trained.evaluations, **extra,
       'state_fingerprint': state_lib.fingerprint(final_state),
       'num_params': state_lib.count_params(final_state.params),
       'devices': len(run.backend.devices),
       'train_time_s': time.perf_counter() - timing.began,
-      'steps_run': config.steps - trained.start, 'resumed_from_step': trained.start,
+      'steps_run': trained.final_step - trained.start, 'resumed_from_step': trained.start,
+      **({'early_stopping': trained.early_stopping} if config.early_stopping.patience else {}),
   }
