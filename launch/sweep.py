@@ -15,17 +15,19 @@ A sweep file is a small Python file that defines SWEEP (launch/sweeps/ has examp
               'optim.learning_rate': [1e-3, 3e-3, 1e-2]},
         # points=[['model=mlp'], ['model=cnn']],  # ... or an explicit list instead of grid
         seeds=[0, 1],                          # ... times these seeds
+        folds=0,                               # ... times k folds (k-fold CV; 0 = off)
         metric='val.accuracy',                 # what selects: a dotted path into results.json
         goal='max',                            # max or min: which end of the metric is best
         report='test.accuracy',                # what is reported beside it (default test.*)
         workdir='runs/sweeps/lr',              # default: runs/sweeps/<file name>
     )
 
-Points are chosen on the validation split (`split.val_fraction` in `fixed`); the test set only
-reports. A sweep that selects on test.* runs, with a warning that says so.
+Points are chosen on the validation split (`split.val_fraction` in `fixed`, or folds=k: every
+run once per fold, `split.folds=k split.fold=i`, and each point's figure over seeds and folds);
+the test set only reports. A sweep that selects on test.* runs, with a warning that says so.
 
-Run i is point i // len(seeds) with seed seeds[i % len(seeds)], in WORKDIR/<point>/seed=<s>: a
-normal run directory, so a rerun of the sweep skips finished runs and resumes the interrupted one.
+Each run is a point with a seed (and a fold), in WORKDIR/<point>/seed=<s>[/fold=<k>]: a normal
+run directory, so a rerun of the sweep skips finished runs and resumes the interrupted one.
 Every run's config is checked before the first one starts.
 """
 import argparse
@@ -40,8 +42,8 @@ import sys
 from experiments import cli
 from research.errors import UserError
 
-FIELDS = ('experiment', 'quick', 'fixed', 'grid', 'points', 'seeds', 'metric', 'goal', 'report',
-          'workdir')
+FIELDS = ('experiment', 'quick', 'fixed', 'grid', 'points', 'seeds', 'folds', 'metric', 'goal',
+          'report', 'workdir')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +52,15 @@ class Run:
   point: tuple[str, ...]  # the point's overrides, without the seed
   seed: int
   workdir: pathlib.Path
+  fold: int | None = None  # with k-fold cross-validation: the validation fold
 
   def argv(self, sweep: dict) -> list[str]:
     """The `python -m experiments` arguments of this run."""
+    folds = ([f"split.folds={sweep['folds']}", f'split.fold={self.fold}']
+             if self.fold is not None else [])
     return ['run', sweep['experiment'], '--workdir', str(self.workdir),
             *(['--quick'] if sweep['quick'] else []), *sweep['fixed'], *self.point,
-            f'seed={self.seed}']
+            f'seed={self.seed}', *folds]
 
 
 def _override(key: str, value) -> str:
@@ -76,10 +81,12 @@ def load(path: pathlib.Path) -> dict:
   if unknown:
     raise UserError(f'SWEEP has unknown field(s) {", ".join(unknown)}; '
                     f'fields: {", ".join(FIELDS)}')
-  sweep = {'quick': False, 'fixed': [], 'grid': {}, 'points': [], 'seeds': [0],
+  sweep = {'quick': False, 'fixed': [], 'grid': {}, 'points': [], 'seeds': [0], 'folds': 0,
            'metric': 'val.accuracy', 'goal': 'max', 'workdir': f'runs/sweeps/{path.stem}',
            **sweep}
   sweep.setdefault('report', 'test.' + sweep['metric'].split('.', 1)[-1])
+  if not isinstance(sweep['folds'], int) or sweep['folds'] == 1 or sweep['folds'] < 0:
+    raise UserError(f"SWEEP folds={sweep['folds']!r}: 2 or more, or 0 (no cross-validation)")
   if sweep['goal'] not in ('max', 'min'):
     raise UserError(f"SWEEP goal={sweep['goal']!r}: choose max or min")
   if 'experiment' not in sweep:
@@ -105,10 +112,14 @@ def points(sweep: dict) -> list[tuple[str, ...]]:
 def expand(sweep: dict) -> list[Run]:
   root, seeds = pathlib.Path(sweep['workdir']), list(sweep['seeds'])
   runs = []
+  folds = list(range(sweep['folds'])) or [None]
   for point in points(sweep):
     name = ','.join(point).replace('/', '_') or 'default'
     for seed in seeds:
-      runs.append(Run(len(runs), point, seed, root / name / f'seed={seed}'))
+      for fold in folds:
+        where = root / name / f'seed={seed}'
+        runs.append(Run(len(runs), point, seed,
+                        where if fold is None else where / f'fold={fold}', fold))
   return runs
 
 
@@ -130,7 +141,7 @@ def check(sweep: dict, runs: list[Run]) -> None:
     except UserError as e:
       raise UserError(f'run {run.index} ({" ".join(run.point)}): {e}') from None
     if sweep['metric'].startswith('val.') and 'split' in config and \
-       not config.split.val_fraction:
+       not (config.split.val_fraction or config.split.folds):
       raise UserError(f"metric={sweep['metric']} selects on the validation split: add "
                       "split.val_fraction (e.g. 'split.val_fraction=0.1') to fixed")
     saved = run.workdir / 'config.json'

@@ -48,7 +48,7 @@ def _plot(path: pathlib.Path, metric: str, rows: list[dict]) -> None:
     if not numeric:
       ax.set_xticks(range(len(categories)), categories)
     ax.set_xlabel(x_key)
-    ax.set_ylabel(f'{metric} (mean, 95% interval over seeds)')
+    ax.set_ylabel(f'{metric} (mean, 95% interval over runs)')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
@@ -79,6 +79,10 @@ def selection(rows: list[dict], goal: str) -> dict:
                       f'{verdict}.'}
 
 
+def _folds(sweep: dict) -> str:
+  return f' and {sweep["folds"]} cross-validation folds' if sweep.get('folds') else ''
+
+
 def write(root: pathlib.Path, sweep: dict, points: list[tuple], missing: list[int]) -> dict:
   """`points`: (overrides of the point, its finished runs' selection-metric values and reported
   values) in sweep order."""
@@ -96,7 +100,8 @@ def write(root: pathlib.Path, sweep: dict, points: list[tuple], missing: list[in
   _plot(root / 'summary.png', metric, rows)
   note = (f'\nNot finished (left out): runs {missing}.\n' if missing else '')
   (root / 'summary.md').write_text(
-      f'# Sweep of {sweep["experiment"]}: {metric} over seeds {list(sweep["seeds"])}\n\n'
+      f'# Sweep of {sweep["experiment"]}: {metric} over seeds {list(sweep["seeds"])}'
+      f'{_folds(sweep)}\n\n'
       f'{table}\n{note}\n![{metric}](summary.png)\n\n'
       f'**Choice** ({sweep["goal"]} {metric}). {chosen["sentence"]}\n')
   summary = {'metric': metric, 'goal': sweep['goal'], 'report': reported, 'selection': chosen,

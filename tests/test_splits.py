@@ -36,6 +36,16 @@ def test_the_validation_split_is_stratified_disjoint_and_fixed(digits):
   np.testing.assert_array_equal(held.test_labels, digits.test_labels)  # never subsampled
 
 
+def test_k_folds_partition_the_training_split(digits):
+  parts = [splits.apply(digits, splits.SplitConfig(folds=4, fold=k)) for k in range(4)]
+  assert sum(len(p.val_labels) for p in parts) == len(digits.train_labels)
+  seen = [_rows(p.val_images) for p in parts]
+  assert all(not a & b for i, a in enumerate(seen) for b in seen[i + 1:])
+  for p in parts:
+    assert len(p.train_labels) + len(p.val_labels) == len(digits.train_labels)
+    assert np.all(np.abs(_counts(p.val_labels) - _counts(digits.train_labels) / 4) <= 1)
+
+
 def test_classes_are_kept_in_the_order_given_and_relabelled(digits):
   picked = splits.apply(digits, splits.SplitConfig(classes=(7, 3)))
   assert picked.num_classes == 2
@@ -90,6 +100,8 @@ def test_two_picked_classes_train_as_a_binary_task(tmp_path):
     (['split.classes=(3,3)'], 'two or more distinct classes'),
     (['split.val_fraction=1.0'], 'split.val_fraction=1.0 is out of range'),
     (['split.imbalance=0.5'], 'split.imbalance=0.5 is out of range'),
+    (['split.folds=5', 'split.fold=5'], 'split.fold=5 is out of range'),
+    (['split.folds=5', 'split.val_fraction=0.1'], 'instead of split.val_fraction'),
     (['task=regression', 'data=diabetes', 'loss.name=mse', 'split.examples_per_class=5'],
      'need classes'),
     (['task=binary', 'split.classes=(1,2,3)'], 'task=binary needs two classes'),

@@ -100,6 +100,7 @@ def test_a_slurm_sweep_is_one_job_array(tmp_path):
     ({'fixed': ['steps=0']}, 'steps'),
     ({'fixed': []}, 'metric=val.accuracy selects on the validation split: add split.val_fraction'),
     ({'goal': 'up'}, "goal='up': choose max or min"),
+    ({'folds': 1}, 'folds=1: 2 or more'),
 ])
 def test_bad_sweeps_fail_before_any_run_with_one_line(tmp_path, capsys, changes, message):
   assert sweep.main(['run', str(_file(tmp_path, **changes))]) == 2
@@ -143,3 +144,19 @@ def test_selecting_on_the_test_set_is_warned_about(tmp_path, capsys):
   assert 'WARNING' not in capsys.readouterr().err  # a plan selects nothing
   sweep.main(['aggregate', str(_file(tmp_path, metric='test.accuracy'))])
   assert 'WARNING: this sweep selects on the test set' in capsys.readouterr().err
+
+
+def test_a_cross_validated_sweep_runs_every_fold_and_pools_them(tmp_path):
+  path = _file(tmp_path, grid={'optim.learning_rate': [1e-3, 1e-2]}, seeds=[0], folds=3,
+               fixed=GRID['fixed'][:-1])  # the folds are the validation split
+  plan = [run.argv(sweep.load(path)) for run in sweep.expand(sweep.load(path))]
+  assert len(plan) == 6 and plan[2][-2:] == ['split.folds=3', 'split.fold=2']
+  done = _sweep('run', str(path))
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert _sweep('aggregate', str(path)).returncode == 0
+  summary = json.loads((tmp_path / 'sweep' / 'summary.json').read_text())
+  assert [r['n'] for r in summary['rows']] == [3, 3]  # one value per fold
+  sizes = [json.loads((tmp_path / 'sweep' / 'optim.learning_rate=0.001' / 'seed=0' /
+                       f'fold={k}' / 'results.json').read_text())['val']['count']
+           for k in range(3)]
+  assert sum(sizes) == 1437  # the folds partition digits' training split

@@ -3,7 +3,9 @@
 Applied in this order, each to what the one before left:
 1. `classes`: keep these classes (train and test), relabelled 0, 1, ... in the order given;
 2. `val_fraction`: hold out that fraction of each class's training examples as the
-   validation split (stratified; regression targets count as one class);
+   validation split (stratified; regression targets count as one class); or, for k-fold
+   cross-validation, `folds` and `fold`: each class's examples cut into `folds` parts, part
+   `fold` the validation split;
 3. `imbalance`: a long tail, class c keeping n_0 * imbalance^(-c / (C - 1)) training examples
    (at most all of its own), n_0 being class 0's (Cui et al. 2019's exponential profile; class 0
    the head, so its size over the last class's is the ratio);
@@ -26,6 +28,8 @@ _ORDER_SEED = 0x5EED  # the fixed shuffle every choice reads; independent of any
 @dataclasses.dataclass(frozen=True)
 class SplitConfig:
   val_fraction: float = 0.0      # training examples held out for validation; 0 = no split
+  folds: int = 0                 # k-fold cross-validation: parts of the training split; 0 = off
+  fold: int = 0                  # which part is the validation split (0 .. folds - 1)
   classes: tuple[int, ...] = ()  # keep these classes, relabelled 0.. in this order; () = all
   imbalance: float = 0.0         # long tail: class 0's size / the last class's (>= 1); 0 = none
   examples_per_class: int = 0    # training examples kept per class; 0 = all
@@ -66,12 +70,16 @@ def select_classes(dataset: Dataset, classes: tuple[int, ...]) -> Dataset:
       test_labels=relabel[dataset.test_labels[te]].astype(np.int32))
 
 
-def hold_out_validation(dataset: Dataset, fraction: float) -> Dataset:
-  """round(fraction * n_c) of each class's training examples (at least one) become the
-  validation split."""
-  held = np.concatenate([
-      members[:max(1, round(fraction * len(members)))] if len(members) else members
-      for members in _by_class(dataset.train_labels, dataset.num_classes, stage=1)])
+def hold_out_validation(dataset: Dataset, fraction: float = 0.0, folds: int = 0,
+                        fold: int = 0) -> Dataset:
+  """round(fraction * n_c) of each class's training examples (at least one), or the fold-th of
+  `folds` near-equal parts of them, become the validation split."""
+  members = _by_class(dataset.train_labels, dataset.num_classes, stage=1)
+  if folds:
+    held = np.concatenate([np.array_split(m, folds)[fold] for m in members])
+  else:
+    held = np.concatenate([m[:max(1, round(fraction * len(m)))] if len(m) else m
+                           for m in members])
   rest = np.setdiff1d(np.arange(len(dataset.train_labels)), held)
   held = np.sort(held)
   return dataclasses.replace(
@@ -107,8 +115,8 @@ def apply(dataset: Dataset, cfg: SplitConfig) -> Dataset:
   """The dataset `cfg` describes (the dataset itself when cfg asks for nothing)."""
   if cfg.classes:
     dataset = select_classes(dataset, cfg.classes)
-  if cfg.val_fraction:
-    dataset = hold_out_validation(dataset, cfg.val_fraction)
+  if cfg.val_fraction or cfg.folds:
+    dataset = hold_out_validation(dataset, cfg.val_fraction, cfg.folds, cfg.fold)
   if cfg.imbalance:
     dataset = long_tail(dataset, cfg.imbalance)
   if cfg.examples_per_class:

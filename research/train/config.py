@@ -141,6 +141,12 @@ def _validate_split(c: TrainConfig) -> None:
   from research.data import NUM_CLASSES
   s, loaded = c.split, NUM_CLASSES[c.data]
   checks.rate('split.val_fraction', s.val_fraction)
+  checks.whole('split.folds', s.folds)
+  if s.folds == 1 or (s.folds and s.val_fraction):
+    raise UserError(f'split.folds={s.folds} is not allowed; k-fold takes 2 or more folds, '
+                    'instead of split.val_fraction')
+  if s.folds and not 0 <= s.fold < s.folds or not s.folds and s.fold:
+    raise UserError(f'split.fold={s.fold} is out of range: from 0 to split.folds - 1')
   checks.whole('split.examples_per_class', s.examples_per_class)
   checks.whole('split.train_examples', s.train_examples)
   if s.imbalance and not s.imbalance >= 1:
@@ -184,7 +190,7 @@ def _validate_early_stopping(c: TrainConfig) -> None:
   if split != 'val' or name not in tasks.SCALARS.get(c.task, ()):
     raise UserError(f'early_stopping.metric={e.metric!r} is not allowed; it watches the '
                     'validation split: val.' + '|'.join(tasks.SCALARS.get(c.task, ())))
-  if not c.split.val_fraction:
+  if not (c.split.val_fraction or c.split.folds):
     raise UserError('early_stopping watches the validation split: set split.val_fraction')
 
 
