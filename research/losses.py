@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from research import traced
 from research.errors import UserError
 
 
@@ -20,11 +21,11 @@ def cross_entropy(logits_BxC, labels, label_smoothing: float = 0.0):
   """Softmax cross-entropy with integer labels (B) or one-hot / probability targets (BxC)."""
   if labels.ndim == logits_BxC.ndim:
     targets_BxC = labels
-  elif label_smoothing == 0.0:
+  elif not traced.is_on(label_smoothing):
     return optax.softmax_cross_entropy_with_integer_labels(logits_BxC, labels)
   else:
     targets_BxC = jax.nn.one_hot(labels, logits_BxC.shape[-1])
-  if label_smoothing:
+  if traced.is_on(label_smoothing):
     targets_BxC = optax.smooth_labels(targets_BxC, label_smoothing)
   return optax.softmax_cross_entropy(logits_BxC, targets_BxC)
 

@@ -10,6 +10,7 @@ import re
 import flax.traverse_util
 import optax
 
+from research import traced
 from research.errors import UserError
 
 OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'adam', 'adamw')
@@ -84,7 +85,7 @@ def make_optimizer(cfg: OptimConfig, total_steps: int, params) -> optax.Gradient
   parts = []
   if cfg.grad_clip > 0:
     parts.append(optax.clip_by_global_norm(cfg.grad_clip))
-  if cfg.weight_decay > 0 and cfg.name != 'adamw':
+  if traced.is_on(cfg.weight_decay) and cfg.name != 'adamw':
     parts.append(optax.add_decayed_weights(cfg.weight_decay))
   parts.append(_update_rule(cfg, make_schedule(cfg, total_steps)))
   tx = optax.chain(*parts)

@@ -115,3 +115,29 @@ def test_bad_ensembles_are_clear_errors(digits):
     ensemble.Ensemble(CFG, digits, [0, 1], [0.1])
   with pytest.raises(UserError, match='larger than'):
     ensemble.Ensemble(dataclasses.replace(CFG, batch_size=5000), digits, [0], [0.1])
+
+
+@pytest.mark.parametrize('field, values, optimizer', [
+    ('optim.learning_rate', (3e-4, 3e-3), 'adam'),
+    ('optim.weight_decay', (0.0, 0.05), 'momentum'),  # coupled L2: the term built for both
+    ('loss.label_smoothing', (0.0, 0.2), 'adam'),
+])
+def test_members_can_differ_in_a_hyperparameter(digits, field, values, optimizer):
+  """Each member trained with its own traced value equals a group where that value is fixed."""
+  base = dataclasses.replace(CFG, epochs=1, optim=dataclasses.replace(CFG.optim, name=optimizer,
+                                                                      learning_rate=1e-2))
+  varied = ensemble.Ensemble(dataclasses.replace(base, rate_field=field), digits, [0, 0],
+                             list(values), devices=jax.devices()[:1])
+  states, _, _ = varied.init()
+  states, _ = varied._train_epochs(states, varied.seeds, varied.rates, _train_data(varied), 0, 1)
+  group, key = field.split('.')
+  for k, value in enumerate(values):
+    fixed_cfg = dataclasses.replace(base, **{group: dataclasses.replace(getattr(base, group),
+                                                                        **{key: value})})
+    fixed = ensemble.Ensemble(fixed_cfg, digits, [0], [0.0], devices=jax.devices()[:1])
+    one, _, _ = fixed.init()
+    one, _ = fixed._train_epochs(one, fixed.seeds, fixed.rates, _train_data(fixed), 0, 1)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 params_of(states, k), params_of(one, 0))
+  assert not np.allclose(params_of(states, 0)['output']['kernel'],
+                         params_of(states, 1)['output']['kernel'])

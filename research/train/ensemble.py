@@ -2,8 +2,10 @@
 
 A member is a (seed, rate) pair: its own initialisation, data order, dropout masks and
 augmentation, all drawn from its seed exactly as a `train` run with that seed draws them, and
-its own value of one model option (`rate_field`: a dropout rate, a stochastic-depth rate...),
-passed to the model as a traced number. So a sweep over seeds and rates of one model compiles
+its own value of one option (`rate_field`: a model option such as a dropout or stochastic-depth
+rate, or a hyperparameter of the optimizer or loss: 'optim.learning_rate', 'optim.weight_decay',
+'loss.label_smoothing', 'loss.focal_gamma', 'loss.huber_delta'), passed in as a traced number
+(research/traced.py). So a sweep over seeds and rates of one model compiles
 once, and its small matrix products become larger batched ones, which is where the time goes
 on a CPU. Training is measured in epochs; an epoch is a `lax.scan` over its steps,
 `epochs_per_call` epochs are one call, and a checkpoint (Orbax, every member at once) follows
@@ -34,7 +36,7 @@ from research.train import driver, state as state_lib, step as step_lib
 class EnsembleConfig:
   model: str
   options: dict                  # the model's config group, without the member's rate
-  rate_field: str                # the model option each member sets to its rate
+  rate_field: str                # what each member sets to its value (see above)
   epochs: int
   batch_size: int
   optim: optim.OptimConfig
@@ -64,7 +66,7 @@ class Ensemble:
         seed=0, global_batch=cfg.batch_size, num_devices=1, loss=cfg.loss, augment=cfg.augment,
         axis_name=None, total_steps=self.total_steps, task=self.task)
     template = jax.eval_shape(lambda: self._variables_one(jnp.int32(0), jnp.float32(0)))
-    self.tx = optim.make_optimizer(cfg.optim, self.total_steps, template['params'])
+    self._template_params = template['params']
     devices = list(devices or jax.local_devices())
     devices = devices if len(seeds) % len(devices) == 0 else devices[:1]
     mesh = Mesh(np.array(devices), ('members',))
@@ -91,7 +93,7 @@ class Ensemble:
                 states, seeds, rates, data, first),
         static_argnums=5, donate_argnums=0, compiler_options=options)
     init_one = lambda member: state_lib.state_from_variables(self._variables_one(*member),
-                                                             self.tx)
+                                                             self.tx(member[1]))
     self._init = jax.jit(per_device(lambda seeds, rates: self._map(init_one, (seeds, rates)),
                                     (m, m)), compiler_options=options)
     eval_one = lambda batch: lambda member: self._eval_one(*member, *batch)
@@ -100,8 +102,23 @@ class Ensemble:
         (m, m, r, r, r)), compiler_options=options)
 
   def model(self, rate):
-    return build_model(self.cfg.model, {**self.cfg.options, self.cfg.rate_field: rate},
-                       self.task.output_units(self.dataset.num_classes))
+    options = dict(self.cfg.options)
+    if '.' not in self.cfg.rate_field:  # a model option
+      options[self.cfg.rate_field] = rate
+    return build_model(self.cfg.model, options, self.task.output_units(self.dataset.num_classes))
+
+  def _hyperparameter(self, group: str, config, rate):
+    """`config` with the member's value if rate_field is one of `group`'s fields."""
+    prefix, _, field = self.cfg.rate_field.partition('.')
+    return dataclasses.replace(config, **{field: rate}) if prefix == group else config
+
+  def tx(self, rate):
+    """The member's optimizer (its learning rate or weight decay, when those vary)."""
+    return optim.make_optimizer(self._hyperparameter('optim', self.cfg.optim, rate),
+                                self.total_steps, self._template_params)
+
+  def loss(self, rate):
+    return self._hyperparameter('loss', self.cfg.loss, rate)
 
   def _variables_one(self, seed, rate):
     # As research/train/state.init_variables: the same parameters as a `train` run's.
@@ -131,7 +148,8 @@ class Ensemble:
     images, labels_B = pipeline.local_train_batch(data, perm_N, state.step, self.cfg.batch_size,
                                                   self.cfg.batch_size, None)
     dropout_key = rng.stream_key(seed, 'dropout', state.step)
-    return step_lib.apply_update(self.model(rate), self.tx, self.step_cfg, state, images,
+    step_cfg = dataclasses.replace(self.step_cfg, loss=self.loss(rate))
+    return step_lib.apply_update(self.model(rate), self.tx(rate), step_cfg, state, images,
                                  labels_B, dropout_key, seed=seed)
 
   def _train_epochs_impl(self, states, seeds, rates, data, first_epoch, num_epochs: int):
@@ -162,7 +180,7 @@ class Ensemble:
                  **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
     images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
     outputs = self.model(rate).apply(variables, images, train=False)
-    return self.task.eval_stats(self.cfg.loss, outputs, labels_B, mask_B)
+    return self.task.eval_stats(self.loss(rate), outputs, labels_B, mask_B)
 
   def split_metrics(self, states, split: str) -> list[dict]:
     """Each member's test-mode metrics on a whole split, in batches of one shape (padded and
