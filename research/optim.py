@@ -35,6 +35,8 @@ class OptimConfig:
   decay_factor: float = 0.1          # the step schedule's factor at each boundary
   freeze: tuple[str, ...] = ()       # regexes over parameter paths, e.g. 'hidden_0/.*'
   freeze_until: int = 0              # the step the frozen parameters start training; 0 = never
+  lr_groups: tuple[str, ...] = ()    # regexes over parameter paths, each a learning-rate group
+  lr_group_scales: tuple[float, ...] = ()  # each group's learning rate over learning_rate
 
 
 def make_schedule(cfg: OptimConfig, total_steps: int) -> optax.Schedule:
@@ -69,31 +71,52 @@ def _update_rule(cfg: OptimConfig, schedule) -> optax.GradientTransformation:
   raise UserError(f'optim.name {cfg.name!r} is unknown; choose one of {", ".join(OPTIMIZERS)}')
 
 
-def freeze_labels(params, patterns: tuple[str, ...]):
-  """'frozen' or 'trained' for every parameter, by full-match of its 'a/b/c' path."""
-  flat = flax.traverse_util.flatten_dict(params, sep='/')
+def _matching(flat: dict, key: str, patterns) -> None:
   for pattern in patterns:
     if not any(re.fullmatch(pattern, path) for path in flat):
-      raise UserError(f'optim.freeze pattern {pattern!r} matches no parameter; parameters are '
+      raise UserError(f'{key} pattern {pattern!r} matches no parameter; parameters are '
                       f'{", ".join(sorted(flat))}')
-  labels = {path: 'frozen' if any(re.fullmatch(p, path) for p in patterns) else 'trained'
-            for path in flat}
-  return flax.traverse_util.unflatten_dict(labels, sep='/')
 
 
-def make_optimizer(cfg: OptimConfig, total_steps: int, params) -> optax.GradientTransformation:
+def param_labels(params, cfg: OptimConfig):
+  """Each parameter's group, by full-match of its 'a/b/c' path: 'frozen' (optim.freeze), else
+  'group_i' for the first of optim.lr_groups that matches, else 'trained'."""
+  flat = flax.traverse_util.flatten_dict(params, sep='/')
+  _matching(flat, 'optim.freeze', cfg.freeze)
+  _matching(flat, 'optim.lr_groups', cfg.lr_groups)
+
+  def label(path):
+    if any(re.fullmatch(p, path) for p in cfg.freeze):
+      return 'frozen'
+    return next((f'group_{i}' for i, p in enumerate(cfg.lr_groups) if re.fullmatch(p, path)),
+                'trained')
+
+  return flax.traverse_util.unflatten_dict({path: label(path) for path in flat}, sep='/')
+
+
+def _chain(cfg: OptimConfig, total_steps: int) -> optax.GradientTransformation:
   parts = []
   if cfg.grad_clip > 0:
     parts.append(optax.clip_by_global_norm(cfg.grad_clip))
   if traced.is_on(cfg.weight_decay) and cfg.name != 'adamw':
     parts.append(optax.add_decayed_weights(cfg.weight_decay))
   parts.append(_update_rule(cfg, make_schedule(cfg, total_steps)))
-  tx = optax.chain(*parts)
-  if cfg.freeze:
-    # Until freeze_until the frozen group's updates are zero and its optimizer state (moments,
-    # schedule count) stands still, so its training starts fresh at that step.
-    frozen = (optax.transforms.conditionally_mask(tx, lambda count: count >= cfg.freeze_until)
-              if cfg.freeze_until else optax.set_to_zero())
-    tx = optax.multi_transform({'trained': tx, 'frozen': frozen},
-                               freeze_labels(params, cfg.freeze))
-  return tx
+  return optax.chain(*parts)
+
+
+def make_optimizer(cfg: OptimConfig, total_steps: int, params) -> optax.GradientTransformation:
+  """The optimizer `cfg` describes; with freezing or learning-rate groups, one per group of
+  parameters (optax.multi_transform), each with its own state. Gradient clipping then clips
+  each group by its own norm."""
+  tx = _chain(cfg, total_steps)
+  if not cfg.freeze and not cfg.lr_groups:
+    return tx
+  groups = {'trained': tx}
+  for i, scale in enumerate(cfg.lr_group_scales):
+    groups[f'group_{i}'] = _chain(
+        dataclasses.replace(cfg, learning_rate=cfg.learning_rate * scale), total_steps)
+  # Until freeze_until the frozen group's updates are zero and its optimizer state (moments,
+  # schedule count) stands still, so its training starts fresh at that step.
+  groups['frozen'] = (optax.transforms.conditionally_mask(
+      tx, lambda count: count >= cfg.freeze_until) if cfg.freeze_until else optax.set_to_zero())
+  return optax.multi_transform(groups, param_labels(params, cfg))

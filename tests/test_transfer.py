@@ -71,6 +71,17 @@ def test_frozen_parameters_start_training_fresh_at_freeze_until():
     assert np.all(np.asarray(updates['head']) != 0)
 
 
+def test_learning_rate_groups_scale_their_parameters_updates():
+  params = {'body': jnp.ones(3), 'head': jnp.ones(2)}
+  grads = {'body': jnp.array([0.5, -2.0, 1.0]), 'head': jnp.array([1.0, -1.0])}
+  cfg = optim.OptimConfig(name='sgd', learning_rate=0.1, lr_groups=('body',),
+                          lr_group_scales=(0.01,))
+  tx = optim.make_optimizer(cfg, 10, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  np.testing.assert_allclose(updates['body'], -0.001 * grads['body'], rtol=1e-6)
+  np.testing.assert_allclose(updates['head'], -0.1 * grads['head'], rtol=1e-6)
+
+
 def test_a_run_from_another_runs_weights_records_its_source(tmp_path, source_run):
   result = run_cli('run', 'train', '--workdir', str(tmp_path / 'run'), 'steps=20',
                    f'init_from={source_run}', 'init_exclude=output/.*', 'mlp.norm=batch',
@@ -85,6 +96,7 @@ def test_a_run_from_another_runs_weights_records_its_source(tmp_path, source_run
     (['init_exclude=output/.*'], 'set init_from too'),
     (['optim.freeze_until=10'], 'set optim.freeze too'),
     (["optim.freeze=('hidden_[',)"], 'is not a regular expression'),
+    (["optim.lr_groups=('hidden_.*',)"], 'one positive factor per pattern'),
 ])
 def test_bad_transfer_options_are_one_line_and_write_nothing(tmp_path, overrides, message):
   result = run_cli('run', 'train', '--workdir', str(tmp_path / 'run'), *overrides)

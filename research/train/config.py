@@ -168,7 +168,12 @@ def _validate_init(c: TrainConfig) -> None:
   if c.init_exclude and not c.init_from:
     raise UserError('init_exclude re-initialises part of the weights init_from loads: set '
                     'init_from too')
-  for key, patterns in (('init_exclude', (c.init_exclude,)), ('optim.freeze', c.optim.freeze)):
+  if len(c.optim.lr_groups) != len(c.optim.lr_group_scales) or any(
+      not isinstance(x, (int, float)) or x <= 0 for x in c.optim.lr_group_scales):
+    raise UserError(f'optim.lr_group_scales={tuple(c.optim.lr_group_scales)!r} is not allowed; '
+                    'it takes one positive factor per pattern of optim.lr_groups')
+  for key, patterns in (('init_exclude', (c.init_exclude,)), ('optim.freeze', c.optim.freeze),
+                        ('optim.lr_groups', c.optim.lr_groups)):
     for pattern in patterns:
       try:
         re.compile(pattern)
