@@ -101,6 +101,7 @@ REPORTED = {
                'roc_auc_macro', 'ece'),
     'regression': ('r2', 'rmse', 'mae', 'loss'),
     'reconstruction': ('mse', 'mae', 'loss'),
+    'adversarial': ('d_accuracy', 'd_real', 'd_fake', 'loss'),
 }
 
 
@@ -116,6 +117,10 @@ def _outcome(task: str, test: dict) -> str:
   """The run's result in words: what its summary line and report say."""
   if task == 'regression':
     return f"the test R^2 is {test['r2']:.3f} (RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g})"
+  if task == 'adversarial':
+    return (f"the discriminator tells test images from generated ones {test['d_accuracy']:.1%} "
+            f"of the time (mean D(x) {test['d_real']:.3f} on real, {test['d_fake']:.3f} on "
+            "generated; 50% and 0.5 each at the game's equilibrium)")
   if task == 'reconstruction':
     return (f"the test reconstruction error is {test['mse']:.4f} per value (MSE, in units of "
             f"the normalised input; MAE {test['mae']:.4f})")
@@ -145,6 +150,8 @@ def summary(results: dict) -> str:
     headline = f'test R^2 {test["r2"]:.4f}, RMSE {test["rmse"]:.4g}'
   elif 'accuracy' in test:
     headline = f'test accuracy {test["accuracy"]:.4f}'
+  elif 'd_accuracy' in test:
+    headline = f'discriminator test accuracy {test["d_accuracy"]:.4f}'
   else:
     headline = f'test reconstruction MSE {test["mse"]:.4f}'
   return f'{headline}, fingerprint {results["state_fingerprint"][:16]}'

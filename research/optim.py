@@ -120,3 +120,15 @@ def make_optimizer(cfg: OptimConfig, total_steps: int, params) -> optax.Gradient
   groups['frozen'] = (optax.transforms.conditionally_mask(
       tx, lambda count: count >= cfg.freeze_until) if cfg.freeze_until else optax.set_to_zero())
   return optax.multi_transform(groups, param_labels(params, cfg))
+
+
+@dataclasses.dataclass(frozen=True)
+class Players:
+  """One optimizer per player of a two-player task (research/tasks.Adversarial), each with its
+  own state, under the player's name; the task calls each player's `update` itself."""
+  generator: optax.GradientTransformation
+  discriminator: optax.GradientTransformation
+
+  def init(self, params) -> dict:
+    return {'generator': self.generator.init(params['generator']),
+            'discriminator': self.discriminator.init(params['discriminator'])}

@@ -26,7 +26,9 @@ TASKS = {'classification': {},
          'reconstruction': {'task': 'reconstruction', 'model': 'autoencoder',
                             'loss.name': 'mse', 'autoencoder.encoder': (32,),
                             'autoencoder.code': 8, 'corruption.kind': 'gaussian',
-                            'corruption.level': 0.3}}
+                            'corruption.level': 0.3},
+         'adversarial': {'task': 'adversarial', 'model': 'gan', 'gan.latent': 8,
+                         'gan.generator': (32,), 'gan.discriminator': (32,)}}
 
 
 def _config(backend: str, devices: int, task: str = 'classification'):
@@ -91,7 +93,7 @@ def test_batches_gathered_per_process_train_like_the_resident_data(reference, de
   assert test['accuracy'] == _run('shard_map', 1)[2]['accuracy']
 
 
-@pytest.mark.parametrize('task', ['regression', 'binary', 'reconstruction'])
+@pytest.mark.parametrize('task', ['regression', 'binary', 'reconstruction', 'adversarial'])
 def test_every_task_trains_alike_on_1_2_4_and_8_devices_with_both_backends(task):
   reference_losses, _, reference_test = _run('shard_map', 1, task=task)
   assert reference_losses[-1] < reference_losses[0]

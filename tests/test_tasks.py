@@ -6,6 +6,7 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from sklearn import linear_model
 from sklearn import metrics as sk_metrics
@@ -116,6 +117,8 @@ RESUMED = {
     'reconstruction': dict(model='autoencoder', **{
         'loss.name': 'mse', 'corruption.kind': 'mask', 'corruption.level': 0.25,
         'autoencoder.encoder': (32,), 'autoencoder.code': 8}),
+    'adversarial': dict(model='gan', **{'gan.latent': 8, 'gan.generator': (32,),
+                                        'gan.discriminator': (32,)}),
 }
 
 
@@ -165,6 +168,9 @@ def test_an_ensemble_of_regressions_logs_rmse_per_member(tmp_path):
     (['data=diabetes'], 'task=classification needs class labels; data=diabetes'),
     (['task=binary'], 'task=binary needs two classes; data=digits has 10'),
     (['task=reconstruction'], 'task=reconstruction trains model=autoencoder'),
+    (['task=adversarial'], 'task=adversarial trains model=gan'),
+    (['task=adversarial', 'model=gan', 'adversarial.updates=sometimes'],
+     "adversarial.updates='sometimes' is not allowed"),
     (['model=autoencoder'], 'model=autoencoder only that task'),
     (['corruption.kind=gaussian'], 'corrupts the inputs of task=reconstruction only'),
     (['task=reconstruction', 'model=autoencoder', 'loss.name=mse', 'corruption.kind=mask',
@@ -199,3 +205,43 @@ def test_corruption_hits_the_inputs_only_and_at_its_level():
   noisy = tasks.Reconstruction(tasks.CorruptionConfig('gaussian', 0.5))
   inputs, _ = noisy.training_io(images, None, key, None)
   assert float(jnp.std(inputs - images)) == pytest.approx(0.5, rel=0.05)
+
+
+def _gan_steps(updates: str, discriminator_lr_scale: float, steps: int):
+  """(the state, the last metrics) after `steps` steps of a small GAN on digits."""
+  config = _config(task='adversarial', model='gan', steps=steps, **{
+      'gan.latent': 8, 'gan.generator': (16,), 'gan.discriminator': (16,),
+      'adversarial.updates': updates,
+      'adversarial.discriminator_lr_scale': discriminator_lr_scale})
+  dataset = load_dataset('digits')
+  model, tx, step_cfg, state = loop.build(config, dataset, 1)
+  images = jnp.asarray((dataset.train_images[:32] - dataset.mean) / dataset.std, jnp.float32)
+  for _ in range(steps):
+    state, found = step_cfg.task.update(model, tx, step_cfg, state, images, config.seed)
+  return state, found
+
+
+def test_two_players_each_have_their_own_optimizer_and_alternate():
+  alternating, found = _gan_steps('alternating', 1.0, 1)
+  simultaneous, _ = _gan_steps('simultaneous', 1.0, 1)
+  assert set(alternating.opt_state) == {'generator', 'discriminator'}
+  assert {'loss', 'g_loss', 'd_real', 'd_fake', 'grad_norm'} <= set(found)
+  generator = lambda s: jax.tree.leaves(s.params['generator'])
+  # The same first discriminator step; the generator's differs: it plays the updated one.
+  jax.tree.map(np.testing.assert_array_equal, alternating.params['discriminator'],
+               simultaneous.params['discriminator'])
+  assert not all(np.array_equal(a, b) for a, b in zip(generator(alternating),
+                                                      generator(simultaneous)))
+  # With a discriminator that does not move, the two orders are one and the same.
+  frozen_alternating, _ = _gan_steps('alternating', 1e-30, 3)
+  frozen_simultaneous, _ = _gan_steps('simultaneous', 1e-30, 3)
+  for a, b in zip(generator(frozen_alternating), generator(frozen_simultaneous)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_the_minimax_generator_loss_saturates_where_the_non_saturating_does_not():
+  """Goodfellow et al. 2014: when D rejects G's samples confidently (logit -10), d/dlogit of
+  log(1 - D) is -sigmoid(-10), about 5e-5; of -log D it is sigmoid(-10) - 1, about -1."""
+  minimax = jax.grad(lambda l: -optax.sigmoid_binary_cross_entropy(l, 0.0))(-10.0)
+  non_saturating = jax.grad(lambda l: optax.sigmoid_binary_cross_entropy(l, 1.0))(-10.0)
+  assert abs(float(minimax)) < 1e-4 and float(non_saturating) == pytest.approx(-1.0, abs=1e-4)

@@ -40,6 +40,7 @@ class TrainConfig:
   seed: int = 0                 # everything random is a function of (seed, step, example index)
   task: str = 'classification'  # classification, binary, regression or reconstruction
   corruption: tasks.CorruptionConfig = tasks.CorruptionConfig()  # reconstruction's inputs
+  adversarial: tasks.AdversarialConfig = tasks.AdversarialConfig()  # task=adversarial's rule
   model: str = 'mlp'            # the model group below that is trained: mlp, cnn, resnet, ...
   data: str = 'digits'          # digits, fashion_mnist, mnist, cifar10, breast_cancer, diabetes...
   data_dir: str = ''            # where the data files are; '' = the default places
@@ -66,6 +67,7 @@ class TrainConfig:
   resnet: OPTIONS['resnet'] = OPTIONS['resnet']()  # the CIFAR ResNet's options (model=resnet)
   lstm: OPTIONS['lstm'] = OPTIONS['lstm']()       # the row-reading LSTM's options (model=lstm)
   autoencoder: OPTIONS['autoencoder'] = OPTIONS['autoencoder']()  # (task=reconstruction)
+  gan: OPTIONS['gan'] = OPTIONS['gan']()          # generator and discriminator (task=adversarial)
   optim: OptimConfig = OptimConfig()        # the optimizer and learning-rate schedule
   loss: LossConfig = LossConfig()           # the training loss
   augment: AugmentConfig = AugmentConfig()  # per-example augmentation
@@ -121,6 +123,12 @@ def validate(c: TrainConfig) -> None:
     raise UserError(f'autoencoder.encoder={tuple(c.autoencoder.encoder)!r} is not allowed; it '
                     'takes positive integers (or () for none)')
   checks.at_least('autoencoder.code', c.autoencoder.code, 1)
+  checks.choice('gan.weight_init', c.gan.weight_init, INITIALIZERS)
+  checks.at_least('gan.latent', c.gan.latent, 1)
+  for key in ('generator', 'discriminator'):
+    if not all(type(w) is int and w >= 1 for w in getattr(c.gan, key)):
+      raise UserError(f'gan.{key}={tuple(getattr(c.gan, key))!r} is not allowed; it takes '
+                      'positive integers')
   _validate_models(c, mlp, cnn, lstm, resnet)
   _validate_training(c)
 
@@ -214,9 +222,17 @@ def _validate_task(c: TrainConfig) -> None:
   if c.task == 'binary' and classes != 2:
     raise UserError(f'task=binary needs two classes; data={c.data} has {classes} (pick two '
                     'with split.classes)')
-  if (c.task == 'reconstruction') != (c.model == 'autoencoder'):
-    raise UserError(f'task={c.task} with model={c.model}: task=reconstruction trains '
-                    'model=autoencoder, and model=autoencoder only that task')
+  for task, model in (('reconstruction', 'autoencoder'), ('adversarial', 'gan')):
+    if (c.task == task) != (c.model == model):
+      raise UserError(f'task={c.task} with model={c.model}: task={task} trains model={model}, '
+                      f'and model={model} only that task')
+  checks.choice('adversarial.generator_loss', c.adversarial.generator_loss,
+                tasks.GENERATOR_LOSSES)
+  checks.choice('adversarial.updates', c.adversarial.updates, tasks.UPDATES)
+  checks.greater_than_zero('adversarial.discriminator_lr_scale',
+                           c.adversarial.discriminator_lr_scale)
+  if c.task == 'adversarial' and c.diagnostics_every:
+    raise UserError('diagnostics_every probes one loss; task=adversarial has two: set it to 0')
   checks.choice('corruption.kind', c.corruption.kind, tasks.CORRUPTIONS)
   checks.at_least('corruption.level', c.corruption.level, 0)
   if c.corruption.kind == 'mask':

@@ -179,7 +179,7 @@ class Ensemble:
     variables = {'params': state.params,
                  **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
     images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
-    outputs = self.model(rate).apply(variables, images, train=False)
+    outputs = step_lib.test_outputs(self.step_cfg, self.model(rate), variables, images)
     return self.task.eval_stats(self.loss(rate), outputs, labels_B, mask_B)
 
   def split_metrics(self, states, split: str) -> list[dict]:

@@ -48,7 +48,8 @@ def prepare_data(config, dataset: Dataset) -> Dataset:
 
 def task_of(config, dataset: Dataset):
   """The task `config` trains on `dataset` (regression standardises by its training targets)."""
-  return tasks.make_task(config.task, dataset.train_labels, config.corruption)
+  return tasks.make_task(config.task, dataset.train_labels, config.corruption,
+                         config.adversarial)
 
 
 def make_model(config, dataset: Dataset, axis_name: str | None = None):
@@ -68,7 +69,8 @@ def build(config, dataset: Dataset, num_devices: int):
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
   if config.init_from:
     variables = transfer.transplant(variables, config.init_from, config.init_exclude)
-  tx = optim.make_optimizer(config.optim, config.steps, variables['params'])
+  make = getattr(step_cfg.task, 'make_optimizer', optim.make_optimizer)  # two players: two
+  tx = make(config.optim, config.steps, variables['params'])
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
 
 
