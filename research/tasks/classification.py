@@ -12,6 +12,7 @@ from research.tasks.base import LabelTargets
 
 BINARY_LOSSES = ('cross_entropy', 'binary_cross_entropy')  # the same for one logit
 
+
 @dataclasses.dataclass(frozen=True)
 class Classification(LabelTargets):
   name = 'classification'
