@@ -245,3 +245,22 @@ def test_the_minimax_generator_loss_saturates_where_the_non_saturating_does_not(
   minimax = jax.grad(lambda l: -optax.sigmoid_binary_cross_entropy(l, 0.0))(-10.0)
   non_saturating = jax.grad(lambda l: optax.sigmoid_binary_cross_entropy(l, 1.0))(-10.0)
   assert abs(float(minimax)) < 1e-4 and float(non_saturating) == pytest.approx(-1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize('task, data, options, loss', [
+    ('binary', 'breast_cancer', {'depth': 1, 'width': 16}, 'cross_entropy'),
+    ('reconstruction', 'digits', {'encoder': (16,), 'code': 4}, 'mse'),
+    ('adversarial', 'digits', {'latent': 4, 'generator': (16,), 'discriminator': (16,)}, 'mse'),
+])
+def test_every_task_trains_as_an_ensemble(tmp_path, task, data, options, loss):
+  model = {'binary': 'mlp', 'reconstruction': 'autoencoder', 'adversarial': 'gan'}[task]
+  rate_field = 'dropout' if model == 'mlp' else 'optim.learning_rate'
+  cfg = ensemble.EnsembleConfig(model=model, options=options, rate_field=rate_field, epochs=1,
+                                batch_size=32, optim=optim.OptimConfig(learning_rate=1e-3),
+                                loss=losses.LossConfig(name=loss), task=task)
+  rates = [0.0, 0.1] if model == 'mlp' else [1e-3, 3e-3]
+  group = ensemble.Ensemble(cfg, load_dataset(data), [0, 1], rates)
+  states = group.train(tmp_path, {'a': 1}, {})
+  tests = group.split_metrics(states, 'test')
+  headline = tasks.make_task(task, np.zeros(1)).headline
+  assert all(np.isfinite(t[name]) for t in tests for name in headline)

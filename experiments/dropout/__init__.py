@@ -12,6 +12,7 @@ stopped.
 """
 import functools
 import pathlib
+import sys
 import types
 
 import ml_collections
@@ -21,6 +22,7 @@ from research import checks, typed_config
 from experiments.dropout import (cnn_variants, lstm_variants, mc_dropout, mlp_variants,
                                  stochastic_depth)
 from experiments.dropout import config as config_lib
+from experiments.dropout import groups
 from research.data import NAMES as DATASETS
 from research.data import load_dataset
 from research.errors import UserError
@@ -103,6 +105,8 @@ def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
       dataset=load(config.data, config.data_dir) if needs_data else None)
   measures = {name: functools.partial(module.measure, config[name], context)
               for name, module in SECTIONS.items()}
+  if {'mlp_variants', 'cnn_variants', 'lstm_variants'} & set(config.sections):
+    print(groups.TEST_SELECTION, file=sys.stderr)
   return sections.run_sections(
       SECTIONS, config.sections, measures, workdir,
       'dropout: the family, compared over seeds',

@@ -93,6 +93,8 @@ training as in the paper); Adam, {results['epochs']} epochs; mean ± std over se
 
 ![test accuracy and gap against rate](cnn_variants.png)
 
+{groups.TEST_SELECTION}
+
 **Conclusion.** Against no dropout ({findings['baseline']}):
 {against}.{findings['tompson']}
 """

@@ -165,7 +165,14 @@ def rate_plot(path: pathlib.Path, rows: list[dict], title: str) -> None:
     acc_ax.legend(fontsize=8)
 
 
+# The dropout sections hold out no validation split: their "best" rate is the test set's.
+TEST_SELECTION = ('WARNING: the best settings below are chosen on the test set (these sections '
+                  'hold out no validation split), so their accuracies are optimistic.')
+
+
 def best(rows: list[dict]) -> dict:
+  """The row with the highest mean test accuracy: a choice made on the test set
+  (TEST_SELECTION says so where it is reported)."""
   return max(rows, key=lambda r: r['test_accuracy'])
 
 

@@ -83,5 +83,7 @@ mean ± std over seeds.
 Anchor (Gal and Ghahramani 2016, Penn Treebank, medium LSTM, test perplexity): {anchor}. A
 language model is not what runs here; the comparison is of the same two dropout schemes.
 
+{groups.TEST_SELECTION}
+
 **Conclusion.** Against no dropout ({findings['baseline']}): {against}. Paired by rate: {paired}.
 """

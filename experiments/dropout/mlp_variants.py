@@ -133,5 +133,7 @@ Anchor (Srivastava et al. 2014, Table 2, MNIST test error with all 60,000 traini
 {anchor}. The first is another architecture than the other two, so the gap between them is not
 dropout's alone. Our setting differs on purpose (a small subset, where overfitting shows).
 
+{groups.TEST_SELECTION}
+
 **Conclusion.** {conclusion}
 """

@@ -114,8 +114,9 @@ class Ensemble:
 
   def tx(self, rate):
     """The member's optimizer (its learning rate or weight decay, when those vary)."""
-    return optim.make_optimizer(self._hyperparameter('optim', self.cfg.optim, rate),
-                                self.total_steps, self._template_params)
+    make = getattr(self.task, 'make_optimizer', optim.make_optimizer)  # two players: two
+    return make(self._hyperparameter('optim', self.cfg.optim, rate), self.total_steps,
+                self._template_params)
 
   def loss(self, rate):
     return self._hyperparameter('loss', self.cfg.loss, rate)
