@@ -110,7 +110,19 @@ def _persistent_compilation_cache() -> None:
 def _run(args, assignments: list[str]) -> int:
   experiment, config = build_config(args.name, args.quick, assignments)
   workdir = args.workdir or pathlib.Path('runs') / (args.name + ('-quick' if args.quick else ''))
+  created = not workdir.exists()
   resuming = rundir.prepare(workdir, config.to_dict())
+  try:
+    return _start(args, experiment, config, workdir, resuming)
+  except UserError:
+    # A run that could not start (data, devices, another run's weights that do not fit)
+    # leaves no workdir behind to refuse the corrected command.
+    if created:
+      rundir.remove_unstarted(workdir)
+    raise
+
+
+def _start(args, experiment, config, workdir: pathlib.Path, resuming: bool) -> int:
   # Imported late: JAX starts up here, after every cheap check has passed.
   from research import runtime
   runtime.configure()  # before JAX starts its backend

@@ -70,3 +70,22 @@ def lock(workdir: pathlib.Path):
   handle.write(f'pid {os.getpid()} on host {socket.gethostname()}')
   handle.flush()
   return handle
+
+
+UNSTARTED = {'config.json', 'manifest.json', LOCK_NAME, 'metrics.jsonl'}
+
+
+def remove_unstarted(workdir: pathlib.Path) -> None:
+  """Removes a workdir this invocation created if it holds nothing a run wrote while training
+  (only its config, manifest, lock and an empty metrics log)."""
+  if not workdir.is_dir():
+    return
+  entries = {p.name: p for p in workdir.iterdir()}
+  metrics = entries.get('metrics.jsonl')
+  if set(entries) <= UNSTARTED and not (metrics and metrics.stat().st_size):
+    try:  # the processes of a multi-process run may race to do it
+      for path in entries.values():
+        path.unlink(missing_ok=True)
+      workdir.rmdir()
+    except OSError:
+      pass

@@ -55,3 +55,21 @@ def tiny_idx_dir(tmp_path):
     idx.write_idx(tmp_path / f'{stem}.gz', array)
     sums[stem] = download.checksum((tmp_path / f'{stem}.gz').read_bytes(), gunzip=True)
   return tmp_path, arrays, sums
+
+
+def run_killed_after_checkpoint(monkeypatch, step: int, train) -> None:
+  """Runs `train()` as a process that dies right after writing its checkpoint at `step` (the
+  write complete, nothing after it: what SIGKILL leaves), then restores the checkpointer."""
+  from research.train import checkpoint
+  save = checkpoint.Checkpointer.save
+
+  def save_then_die(self, at, *args):
+    save(self, at, *args)
+    if at == step:
+      self.close()  # waits for the write, as a finished checkpoint of a killed process has
+      raise SystemExit('killed')
+
+  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_then_die)
+  with pytest.raises(SystemExit):
+    train()
+  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save)

@@ -3,10 +3,10 @@ resumes and re-reports exactly where an uninterrupted one stops."""
 import pytest
 
 from research.data import load_dataset
-from research.train import checkpoint, loop
+from research.train import loop
 from research.train import config as config_lib
 from research.train.early_stopping import EarlyStoppingConfig, Tracker
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_killed_after_checkpoint
 
 
 def _feed(tracker, values, split='val', name='loss'):
@@ -45,18 +45,8 @@ def test_a_run_stops_early_and_resumes_to_the_same_stop(tmp_path, monkeypatch):
   stop = whole['early_stopping']['stopped_at_step']
   assert stop is not None and stop < 2000 and whole['final_step'] == stop
   assert stop - whole['early_stopping']['best_step'] == 3 * 50
-  save = checkpoint.Checkpointer.save
-
-  def save_then_die(self, step, *args):  # killed after the checkpoint before the stop
-    save(self, step, *args)
-    if step == stop - 50:
-      self.close()
-      raise SystemExit('killed')
-
-  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_then_die)
-  with pytest.raises(SystemExit):
-    loop.train_and_evaluate(config, tmp_path / 'cut', digits, {})
-  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save)
+  run_killed_after_checkpoint(  # killed after the checkpoint before the stop
+      monkeypatch, stop - 50, lambda: loop.train_and_evaluate(config, tmp_path / 'cut', digits, {}))
   resumed = loop.train_and_evaluate(config, tmp_path / 'cut', digits, {})
   assert resumed['resumed_from_step'] == stop - 50
   for key in ('state_fingerprint', 'final_step', 'early_stopping', 'test', 'val'):

@@ -13,9 +13,9 @@ from sklearn import metrics as sk_metrics
 
 from research import losses, metrics, optim, tasks
 from research.data import load_dataset
-from research.train import checkpoint, ensemble, loop
+from research.train import ensemble, loop
 from research.train import config as config_lib
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_killed_after_checkpoint
 
 MSE = losses.LossConfig(name='mse')
 
@@ -131,18 +131,8 @@ def test_every_task_resumes_bit_identically(tmp_path, monkeypatch, task):
                    **RESUMED[task])
   dataset = load_dataset(config.data)
   whole = loop.train_and_evaluate(config, tmp_path / 'whole', dataset, {})
-  save = checkpoint.Checkpointer.save
-
-  def save_then_die(self, step, *args):
-    save(self, step, *args)
-    if step == 40:
-      self.close()  # the write completes, as a killed process's finished checkpoint has
-      raise SystemExit('killed')
-
-  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save_then_die)
-  with pytest.raises(SystemExit):
-    loop.train_and_evaluate(config, tmp_path / 'cut', dataset, {})
-  monkeypatch.setattr(checkpoint.Checkpointer, 'save', save)
+  run_killed_after_checkpoint(
+      monkeypatch, 40, lambda: loop.train_and_evaluate(config, tmp_path / 'cut', dataset, {}))
   resumed = loop.train_and_evaluate(config, tmp_path / 'cut', dataset, {})
   assert resumed['resumed_from_step'] == 40
   assert resumed['state_fingerprint'] == whole['state_fingerprint']

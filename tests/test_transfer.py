@@ -103,3 +103,12 @@ def test_bad_transfer_options_are_one_line_and_write_nothing(tmp_path, overrides
   assert result.returncode == 2 and message in result.stderr
   assert len(result.stderr.strip().splitlines()) == 1
   assert not (tmp_path / 'run').exists()
+
+
+def test_weights_that_do_not_fit_are_one_line_and_leave_no_workdir(tmp_path, source_run):
+  result = run_cli('run', 'train', '--workdir', str(tmp_path / 'run'), f'init_from={source_run}',
+                   'mlp.norm=batch', 'mlp.width=32', 'split.classes=(3,8)')
+  assert result.returncode == 2
+  assert "params 'output/bias' has shape (10,) there and (2,) here" in result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / 'run').exists()  # so the corrected command starts afresh
