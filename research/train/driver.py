@@ -67,7 +67,7 @@ class Program(Protocol):
     the end."""
 
   def probe(self, state, step: int) -> dict:
-    """Diagnostics, when schedule.probe_every is set."""
+    """Diagnostics; called only when schedule.probe_every is set (an ensemble has none)."""
 
 
 @dataclasses.dataclass

@@ -257,9 +257,6 @@ class Ensemble:
                     for name in self.task.headline}
             for split in self.dataset.eval_splits}
 
-  def probe(self, states, step: int) -> dict:
-    raise NotImplementedError('ensembles have no diagnostics probe (schedule.probe_every=0)')
-
   def train(self, workdir: pathlib.Path, config_dict: dict, manifest: dict, desc: str = ''):
     """Trains every member to `epochs` (resuming from workdir's checkpoint); returns states.
 
