@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                   'and description; `python -m experiments list` the experiments.')
   run.add_argument('name')
   run.add_argument('--workdir', type=pathlib.Path, default=None,
-                   help='run directory (default runs/NAME or runs/NAME-quick); an existing '
+                   help='run directory (default runs/NAME[-quick]/OVERRIDES, one per set of '
+                        'overrides: runs/train/model=cnn, runs/train/default); an existing '
                         'one is resumed')
   run.add_argument('--quick', action='store_true',
                    help='the CPU preset: one to three minutes on a 2-core CPU')
@@ -109,7 +110,7 @@ def _persistent_compilation_cache() -> None:
 
 def _run(args, assignments: list[str]) -> int:
   experiment, config = build_config(args.name, args.quick, assignments)
-  workdir = args.workdir or pathlib.Path('runs') / (args.name + ('-quick' if args.quick else ''))
+  workdir = args.workdir or rundir.default_workdir(args.name, args.quick, assignments)
   created = not workdir.exists()
   resuming = rundir.prepare(workdir, config.to_dict())
   try:

@@ -5,6 +5,7 @@ config (it resumes), and one with a different config is refused, naming the keys
 A run holds the workdir's lock while it works, so a second run of the same command is refused.
 """
 import fcntl
+import hashlib
 import json
 import os
 import pathlib
@@ -22,6 +23,25 @@ def write_json(path: pathlib.Path, obj) -> None:
     json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
     f.write('\n')
   os.replace(tmp, path)
+
+
+NAME_LIMIT = 100  # characters of a directory name made from overrides, before hashing the rest
+
+
+def name_for(overrides) -> str:
+  """A directory name that tells runs apart by their overrides ('default' for none), as
+  sweeps name their points: 'model=cnn,steps=300'; '/' becomes '_', and a long name is cut
+  and ends in a hash of the whole."""
+  name = ','.join(overrides).replace('/', '_') or 'default'
+  if len(name) <= NAME_LIMIT:
+    return name
+  return f'{name[:NAME_LIMIT - 13]}..{hashlib.sha256(name.encode()).hexdigest()[:11]}'
+
+
+def default_workdir(experiment: str, quick: bool, overrides) -> pathlib.Path:
+  """runs/NAME[-quick]/OVERRIDES (runs/NAME/default without any): one directory per set of
+  overrides, in the order given, so that runs with other settings never meet in one workdir."""
+  return pathlib.Path('runs') / (experiment + ('-quick' if quick else '')) / name_for(overrides)
 
 
 def prepare(workdir: pathlib.Path, config: dict) -> bool:

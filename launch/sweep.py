@@ -39,7 +39,7 @@ import runpy
 import subprocess
 import sys
 
-from experiments import cli
+from experiments import cli, rundir
 from research.errors import UserError
 
 FIELDS = ('experiment', 'quick', 'fixed', 'grid', 'points', 'seeds', 'folds', 'metric', 'goal',
@@ -114,7 +114,7 @@ def expand(sweep: dict) -> list[Run]:
   runs = []
   folds = list(range(sweep['folds'])) or [None]
   for point in points(sweep):
-    name = ','.join(point).replace('/', '_') or 'default'
+    name = rundir.name_for(point)
     for seed in seeds:
       for fold in folds:
         where = root / name / f'seed={seed}'

@@ -29,10 +29,12 @@ runtime.configure()  # the CLI's XLA and allocator settings, so tests compute wh
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, timeout: float = 300, env_extra: dict | None = None):
-  """`python -m experiments ...` in a real subprocess, as a user would run it."""
+def run_cli(*args: str, timeout: float = 300, env_extra: dict | None = None,
+            cwd: pathlib.Path = REPO):
+  """`python -m experiments ...` in a real subprocess, as a user would run it (from `cwd`, the
+  repository by default)."""
   env = {**os.environ, 'XLA_FLAGS': '', **(env_extra or {})}
-  return subprocess.run([sys.executable, '-m', 'experiments', *args], cwd=REPO, env=env,
+  return subprocess.run([sys.executable, '-m', 'experiments', *args], cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
 
