@@ -41,7 +41,7 @@ def focal(logits_BxC, labels_B, gamma: float, alpha_C=None):
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
-  name: str = 'cross_entropy'            # any of NAMES below
+  name: str = ''                         # any of NAMES below; '' = the task's own
   label_smoothing: float = 0.0           # cross-entropy's label smoothing
   focal_gamma: float = 2.0               # the focal loss's focusing exponent
   huber_delta: float = 1.0               # where Huber turns from squared to absolute
@@ -78,7 +78,7 @@ def class_weights_B(cfg: LossConfig, labels_B, num_classes: int):
 def per_example_loss(cfg: LossConfig, logits_BxC, labels_B):
   check_per_class(cfg, logits_BxC.shape[-1])
   probs_BxC = jax.nn.softmax(logits_BxC)
-  if cfg.name == 'cross_entropy':
+  if cfg.name in ('', 'cross_entropy'):  # '' is a classifier's own loss (tasks.DEFAULT_LOSS)
     return cross_entropy(logits_BxC, labels_B, cfg.label_smoothing)
   if cfg.name == 'weighted_cross_entropy':
     return (class_weights_B(cfg, labels_B, logits_BxC.shape[-1])

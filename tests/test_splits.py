@@ -99,10 +99,11 @@ def test_two_picked_classes_train_as_a_binary_task(tmp_path):
     (['split.classes=(3,10)'], 'split.classes=(3, 10) is not allowed'),
     (['split.classes=(3,3)'], 'two or more distinct classes'),
     (['split.val_fraction=1.0'], 'split.val_fraction=1.0 is out of range'),
+    (['split.val_fraction=0.999'], 'leaves class 0 of digits no training examples'),
     (['split.imbalance=0.5'], 'split.imbalance=0.5 is out of range'),
     (['split.folds=5', 'split.fold=5'], 'split.fold=5 is out of range'),
     (['split.folds=5', 'split.val_fraction=0.1'], 'instead of split.val_fraction'),
-    (['task=regression', 'data=diabetes', 'loss.name=mse', 'split.examples_per_class=5'],
+    (['task=regression', 'data=diabetes', 'split.examples_per_class=5'],
      'need classes'),
     (['task=binary', 'split.classes=(1,2,3)'], 'task=binary needs two classes'),
 ])

@@ -154,7 +154,8 @@ def test_an_ensemble_of_regressions_logs_rmse_per_member(tmp_path):
 @pytest.mark.parametrize('overrides, message', [
     (['task=ranking'], "task='ranking' is not allowed"),
     (['task=regression'], 'task=regression needs real-valued targets; data=digits has 10'),
-    (['task=regression', 'data=diabetes'], "task=regression takes loss.name=mse or mae or huber"),
+    (['task=regression', 'data=diabetes', 'loss.name=focal'],
+     "task=regression takes loss.name=mse or mae or huber, not 'focal'"),
     (['data=diabetes'], 'task=classification needs class labels; data=diabetes'),
     (['task=binary'], 'task=binary needs two classes; data=digits has 10'),
     (['task=reconstruction'], 'task=reconstruction trains model=autoencoder'),
@@ -163,7 +164,7 @@ def test_an_ensemble_of_regressions_logs_rmse_per_member(tmp_path):
      "adversarial.updates='sometimes' is not allowed"),
     (['model=autoencoder'], 'model=autoencoder only that task'),
     (['corruption.kind=gaussian'], 'corrupts the inputs of task=reconstruction only'),
-    (['task=reconstruction', 'model=autoencoder', 'loss.name=mse', 'corruption.kind=mask',
+    (['task=reconstruction', 'model=autoencoder', 'corruption.kind=mask',
       'corruption.level=1.0'], 'corruption.level=1.0 is out of range'),
 ])
 def test_a_task_that_does_not_fit_is_one_line_and_writes_nothing(tmp_path, overrides, message):
@@ -254,3 +255,10 @@ def test_every_task_trains_as_an_ensemble(tmp_path, task, data, options, loss):
   tests = group.split_metrics(states, 'test')
   headline = tasks.make_task(task, np.zeros(1)).headline
   assert all(np.isfinite(t[name]) for t in tests for name in headline)
+
+
+def test_an_empty_loss_name_is_the_tasks_own_loss():
+  for task, name in tasks.DEFAULT_LOSS.items():
+    assert tasks.loss_for(task, losses.LossConfig()).name == name
+  assert tasks.loss_for('regression', losses.LossConfig(name='huber')).name == 'huber'
+  assert tasks.DEFAULT_LOSS['regression'] == tasks.DEFAULT_LOSS['reconstruction'] == 'mse'

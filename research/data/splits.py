@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from research.data.dataset import Dataset
+from research.errors import UserError
 
 _ORDER_SEED = 0x5EED  # the fixed shuffle every choice reads; independent of any run's seed
 
@@ -76,10 +77,15 @@ def hold_out_validation(dataset: Dataset, fraction: float = 0.0, folds: int = 0,
   `folds` near-equal parts of them, become the validation split."""
   members = _by_class(dataset.train_labels, dataset.num_classes, stage=1)
   if folds:
-    held = np.concatenate([np.array_split(m, folds)[fold] for m in members])
+    parts = [np.array_split(m, folds)[fold] for m in members]
   else:
-    held = np.concatenate([m[:max(1, round(fraction * len(m)))] if len(m) else m
-                           for m in members])
+    parts = [m[:max(1, round(fraction * len(m)))] if len(m) else m for m in members]
+  emptied = [c for c, (m, part) in enumerate(zip(members, parts)) if len(part) == len(m) > 0]
+  if emptied:
+    asked = f'split.folds={folds}' if folds else f'split.val_fraction={fraction}'
+    raise UserError(f'{asked} leaves class {emptied[0]} of {dataset.name} no training examples '
+                    f'({len(members[emptied[0]])} in all): hold out less')
+  held = np.concatenate(parts)
   rest = np.setdiff1d(np.arange(len(dataset.train_labels)), held)
   held = np.sort(held)
   return dataclasses.replace(

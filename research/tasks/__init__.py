@@ -18,7 +18,11 @@ into numbers only at the end (as research/metrics.py does for classification).
 
 Each lives in its own module here; this one names them and builds one from a config.
 """
+import dataclasses
+
 import numpy as np
+
+from research import losses
 
 from research.tasks.adversarial import (GENERATOR_LOSSES, UPDATES, Adversarial,
                                         AdversarialConfig)
@@ -29,8 +33,9 @@ from research.tasks.regression import Regression
 
 NAMES = ('classification', 'binary', 'regression', 'reconstruction', 'adversarial')
 __all__ = ['Adversarial', 'AdversarialConfig', 'BINARY_LOSSES', 'Binary', 'CORRUPTIONS',
-           'Classification', 'CorruptionConfig', 'GENERATOR_LOSSES', 'NAMES', 'REGRESSION_LOSSES',
-           'Reconstruction', 'Regression', 'SCALARS', 'Task', 'UPDATES', 'make_task']
+           'Classification', 'CorruptionConfig', 'DEFAULT_LOSS', 'GENERATOR_LOSSES', 'NAMES',
+           'REGRESSION_LOSSES', 'Reconstruction', 'Regression', 'SCALARS', 'Task', 'UPDATES',
+           'loss_for', 'make_task']
 
 Task = Classification | Binary | Regression | Reconstruction | Adversarial
 
@@ -43,6 +48,15 @@ SCALARS = {
     'adversarial': ('loss', 'd_real', 'd_fake', 'd_accuracy'),
 }
 SCALARS['binary'] = SCALARS['classification']
+
+# The loss each task trains with when loss.name is left empty.
+DEFAULT_LOSS = {'classification': 'cross_entropy', 'binary': 'cross_entropy',
+                'regression': 'mse', 'reconstruction': 'mse', 'adversarial': 'cross_entropy'}
+
+
+def loss_for(task: str, cfg: losses.LossConfig) -> losses.LossConfig:
+  """`cfg` with its name filled in: an empty name is the task's own loss."""
+  return cfg if cfg.name else dataclasses.replace(cfg, name=DEFAULT_LOSS[task])
 
 
 def make_task(name: str, train_targets: np.ndarray,

@@ -241,9 +241,10 @@ def _validate_task(c: TrainConfig) -> None:
     raise UserError('corruption corrupts the inputs of task=reconstruction only')
   allowed = {'regression': tasks.REGRESSION_LOSSES, 'binary': tasks.BINARY_LOSSES,
              'reconstruction': tasks.REGRESSION_LOSSES}
-  if c.task in allowed and c.loss.name not in allowed[c.task]:
+  name = tasks.loss_for(c.task, c.loss).name
+  if c.task in allowed and name not in allowed[c.task]:
     raise UserError(f'task={c.task} takes loss.name={" or ".join(allowed[c.task])}, not '
-                    f'{c.loss.name!r}')
+                    f'{name!r}')
 
 
 def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
@@ -281,7 +282,7 @@ def _validate_training(c: TrainConfig) -> None:
   checks.greater_than_zero('optim.warmup_factor', c.optim.warmup_factor)
   for key in ('weight_decay', 'grad_clip', 'warmup_steps'):
     checks.at_least(f'optim.{key}', getattr(c.optim, key), 0)
-  checks.choice('loss.name', c.loss.name, losses.NAMES)
+  checks.choice('loss.name', tasks.loss_for(c.task, c.loss).name, losses.NAMES)
   checks.rate('loss.label_smoothing', c.loss.label_smoothing)
   checks.choice('loss.class_weight_norm', c.loss.class_weight_norm, losses.WEIGHT_NORMS)
   for key in ('class_weights', 'focal_alpha'):

@@ -63,7 +63,8 @@ class Ensemble:
     self.total_steps = cfg.epochs * self.per_epoch
     self.task = tasks.make_task(cfg.task, dataset.train_labels)
     self.step_cfg = step_lib.StepConfig(
-        seed=0, global_batch=cfg.batch_size, num_devices=1, loss=cfg.loss, augment=cfg.augment,
+        seed=0, global_batch=cfg.batch_size, num_devices=1,
+        loss=tasks.loss_for(cfg.task, cfg.loss), augment=cfg.augment,
         axis_name=None, total_steps=self.total_steps, task=self.task)
     template = jax.eval_shape(lambda: self._variables_one(jnp.int32(0), jnp.float32(0)))
     self._template_params = template['params']
@@ -119,7 +120,7 @@ class Ensemble:
                 self._template_params)
 
   def loss(self, rate):
-    return self._hyperparameter('loss', self.cfg.loss, rate)
+    return self._hyperparameter('loss', tasks.loss_for(self.cfg.task, self.cfg.loss), rate)
 
   def _variables_one(self, seed, rate):
     # As research/train/state.init_variables: the same parameters as a `train` run's.

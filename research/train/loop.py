@@ -63,7 +63,7 @@ def build(config, dataset: Dataset, num_devices: int):
   model = make_model(config, dataset, collective_axis(num_devices))
   step_cfg = step_lib.StepConfig(
       seed=config.seed, global_batch=config.batch_size, num_devices=num_devices,
-      loss=config.loss, augment=config.augment,
+      loss=tasks.loss_for(config.task, config.loss), augment=config.augment,
       axis_name=collective_axis(num_devices),
       total_steps=config.steps, task=task_of(config, dataset))
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
@@ -127,8 +127,8 @@ def make_diagnostics_probe(config, dataset: Dataset):
   model = make_model(config, dataset)
   # The LSTM has no activation option: its sown hidden states are o * tanh(c).
   activation = config.model_options().get('activation', 'tanh')
-  fn = jax.jit(diagnostics.make_diagnostics(model, activation, config.loss,
-                                            task_of(config, dataset)))
+  loss_cfg = tasks.loss_for(config.task, config.loss)
+  fn = jax.jit(diagnostics.make_diagnostics(model, activation, loss_cfg, task_of(config, dataset)))
   count = min(config.diagnostics_batch, len(dataset.train_labels))
   images = pipeline.normalize(dataset.train_images[:count], dataset.mean, dataset.std)
   labels = dataset.train_labels[:count]
