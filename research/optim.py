@@ -13,17 +13,18 @@ import optax
 from research import traced
 from research.errors import UserError
 
-OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'adam', 'adamw')
+OPTIMIZERS = ('sgd', 'momentum', 'nesterov', 'rmsprop', 'adam', 'adamw')
 SCHEDULES = ('constant', 'cosine', 'warmup_cosine', 'step', 'linear')
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-  name: str = 'adam'                 # sgd, momentum, nesterov, adam or adamw
+  name: str = 'adam'                 # sgd, momentum, nesterov, rmsprop, adam or adamw
   learning_rate: float = 1e-3        # the peak learning rate of the schedule
   momentum: float = 0.9              # for momentum and nesterov
   b1: float = 0.9                    # Adam's first-moment decay
   b2: float = 0.999                  # Adam's second-moment decay
+  rmsprop_decay: float = 0.9         # RMSProp's squared-gradient decay (Hinton's lecture 6e)
   weight_decay: float = 0.0          # L2 (coupled; AdamW: decoupled); 0 = off
   grad_clip: float = 0.0             # max global gradient norm; 0 = off
   schedule: str = 'constant'         # constant, cosine, warmup_cosine, step or linear
@@ -64,6 +65,8 @@ def _update_rule(cfg: OptimConfig, schedule) -> optax.GradientTransformation:
     return optax.sgd(schedule)
   if cfg.name in ('momentum', 'nesterov'):
     return optax.sgd(schedule, momentum=cfg.momentum, nesterov=cfg.name == 'nesterov')
+  if cfg.name == 'rmsprop':
+    return optax.rmsprop(schedule, decay=cfg.rmsprop_decay)
   if cfg.name == 'adam':
     return optax.adam(schedule, b1=cfg.b1, b2=cfg.b2)
   if cfg.name == 'adamw':

@@ -31,6 +31,17 @@ def test_every_optimizer_descends(name):
   assert _quadratic(_train(cfg)) < 0.5 * _quadratic(PARAMS)
 
 
+def test_rmsprop_is_optax_rmsprop_with_its_decay():
+  cfg = optim.OptimConfig(name='rmsprop', learning_rate=0.01, rmsprop_decay=0.8)
+  ours = _train(cfg, steps=5)
+  tx, params = optax.rmsprop(0.01, decay=0.8), PARAMS
+  state = tx.init(params)
+  for _ in range(5):
+    updates, state = tx.update(jax.grad(_quadratic)(params), state, params)
+    params = optax.apply_updates(params, updates)
+  jax.tree.map(np.testing.assert_array_equal, ours, params)
+
+
 def test_schedules():
   sched = lambda **kw: optim.make_schedule(optim.OptimConfig(learning_rate=1.0, **kw), 100)
   assert float(sched()(99)) == 1.0

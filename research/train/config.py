@@ -280,6 +280,7 @@ def _validate_training(c: TrainConfig) -> None:
   checks.choice('optim.schedule', c.optim.schedule, optim.SCHEDULES)
   checks.greater_than_zero('optim.learning_rate', c.optim.learning_rate)
   checks.greater_than_zero('optim.warmup_factor', c.optim.warmup_factor)
+  checks.rate('optim.rmsprop_decay', c.optim.rmsprop_decay)
   for key in ('weight_decay', 'grad_clip', 'warmup_steps'):
     checks.at_least(f'optim.{key}', getattr(c.optim, key), 0)
   checks.choice('loss.name', tasks.loss_for(c.task, c.loss).name, losses.NAMES)
