@@ -72,6 +72,14 @@ def test_mlp_sows_every_hidden_activation():
   assert h2.shape == (5, 8) and float(h2.min()) > 0  # sigmoid outputs
 
 
+def test_cnn_sows_every_activation_for_the_probes():
+  model = build_model('cnn', dict(channels=(4, 8), dense=(16,)), 3)
+  variables = _init(model)
+  _, sown = model.apply({'params': variables['params']}, jnp.ones((2, 8, 8, 1)), train=False,
+                        mutable=['activations'])
+  assert sorted(sown['activations']) == ['conv_0_act', 'conv_1_act', 'dense_0_act']
+
+
 @pytest.mark.parametrize('depth,params', [(20, 0.27e6), (56, 0.85e6), (110, 1.7e6)])
 def test_cifar_resnet_parameter_counts_match_the_paper(depth, params):
   """He et al. (2015), Table 6: 0.27M, 0.85M, 1.7M; the plain twin has the same layers."""
@@ -121,8 +129,11 @@ def test_cnn_shapes(pool):
 
 def test_registries_name_the_choices():
   for name in ('linear', 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'softmax', 'gelu', 'swish',
-               'selu'):
+               'selu', 'mish'):
     assert activations.get_activation(name)(jnp.ones(3)).shape == (3,)
+  x = jnp.linspace(-5.0, 5.0, 11)
+  np.testing.assert_allclose(activations.get_activation('mish')(x),
+                             x * jnp.tanh(jnp.log1p(jnp.exp(x))), rtol=1e-5, atol=1e-6)
   for name in ('lecun', 'glorot', 'he', 'lecun_uniform', 'glorot_uniform', 'he_uniform'):
     assert initializers.get_initializer(name)(jax.random.key(0), (4, 4)).shape == (4, 4)
   with pytest.raises(ValueError, match='activation .* choose one of'):

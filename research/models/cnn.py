@@ -68,11 +68,13 @@ class CNN(nn.Module):
       h = make_conv(features, (self.kernel_size, self.kernel_size),
                     use_bias=self.norm != 'batch', kernel_init=kernel_init, name=f'conv_{i}')(h)
       h = act(make_norm(self.norm, train, self.axis_name)(h))
+      self.sow('activations', f'conv_{i}_act', h)  # for research/diagnostics.py
       drop = self.conv_dropout_layer(f'conv_dropout_{i}')
       kwargs = {'progress': progress} if isinstance(drop, DropBlock) else {}
       h = pool_2x2(drop(h, deterministic=not train, **kwargs), self.pool)
     h = h.reshape(h.shape[0], -1)
     for i, features in enumerate(self.dense):
       h = act(nn.Dense(features, kernel_init=kernel_init, name=f'dense_{i}')(h))
+      self.sow('activations', f'dense_{i}_act', h)
       h = Dropout(self.dropout, self.axis_name)(h, deterministic=not train)
     return nn.Dense(self.num_classes, kernel_init=kernel_init, name='output')(h)

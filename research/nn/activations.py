@@ -15,6 +15,7 @@ ACTIVATIONS = {
     'gelu': jax.nn.gelu,
     'swish': jax.nn.swish,
     'selu': jax.nn.selu,
+    'mish': jax.nn.mish,  # x tanh(softplus(x)), Misra 2019
     # Softmax over the feature axis: unusual in hidden layers, but the notes list it.
     'softmax': jax.nn.softmax,
 }
