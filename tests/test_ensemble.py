@@ -11,7 +11,7 @@ import pytest
 from research.train import config as config_lib
 from research import optim
 from research.data import load_dataset, pipeline
-from research.errors import UserError
+from research.errors import NonFiniteError, UserError
 from research.train import (checkpoint, ensemble, loop, metrics_log, preemption,
                             state as state_lib)
 
@@ -141,3 +141,16 @@ def test_members_can_differ_in_a_hyperparameter(digits, field, values, optimizer
                  params_of(states, k), params_of(one, 0))
   assert not np.allclose(params_of(states, 0)['output']['kernel'],
                          params_of(states, 1)['output']['kernel'])
+
+
+def test_a_diverging_member_stops_the_group_unless_divergence_is_kept(digits, tmp_path):
+  """A learning-rate sweep keeps its diverged members as NaN and trains the others on."""
+  cfg = dataclasses.replace(CFG, rate_field='optim.learning_rate', epochs=1,
+                            optim=optim.OptimConfig(name='sgd', learning_rate=0.01))
+  group = ensemble.Ensemble(cfg, digits, [0, 0], [0.01, 1e6], devices=jax.devices()[:1])
+  with pytest.raises(NonFiniteError):
+    group.train(tmp_path / 'stops', {}, {})
+  kept = ensemble.Ensemble(dataclasses.replace(cfg, stop_on_divergence=False), digits, [0, 0],
+                           [0.01, 1e6], devices=jax.devices()[:1])
+  test = kept.split_metrics(kept.train(tmp_path / 'kept', {}, {}), 'test')
+  assert np.isfinite(test[0]['loss']) and not np.isfinite(test[1]['loss'])

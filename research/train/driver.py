@@ -38,6 +38,9 @@ class Schedule:
   checkpoint_every: int        # also at the last step and on preemption
   probe_every: int = 0         # the program's diagnostics probe; 0 = never
   processes_agree: bool = False  # several processes: they stop together, at log steps
+  # False for sweeps that expect some members to diverge (a learning-rate sweep's largest
+  # rates): their non-finite metrics are then logged, not a stop.
+  stop_on_nonfinite: bool = True
 
 
 class Program(Protocol):
@@ -193,7 +196,8 @@ def _train(session: _Session, state, start: int, stop_requested):
     if events.log or events.checkpoint:
       unwritten = [r for p in jax.device_get(pending) for r in program.records(*p)]
       pending = []
-      _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
+      if program.schedule.stop_on_nonfinite:
+        _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
     if unwritten and (events.checkpoint or events.evaluate or events.probe):
       unwritten = _write_train(session, unwritten)  # keep the log in step order
     stop = False

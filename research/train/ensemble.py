@@ -47,6 +47,7 @@ class EnsembleConfig:
   fast_compile: bool = False     # LLVM -O1 instead of -O2: about half the compile time on a CPU
   eval_batch_size: int = 1000
   task: str = 'classification'   # research/tasks.py
+  stop_on_divergence: bool = True  # False: a diverged member is kept (NaN), the rest train on
 
 
 class Ensemble:
@@ -209,7 +210,8 @@ class Ensemble:
   def schedule(self) -> driver.Schedule:
     per_call = (self.cfg.epochs_per_call or self.cfg.epochs) * self.per_epoch
     return driver.Schedule(total_steps=self.total_steps, log_every=per_call,
-                           eval_every=per_call, checkpoint_every=per_call)
+                           eval_every=per_call, checkpoint_every=per_call,
+                           stop_on_nonfinite=self.cfg.stop_on_divergence)
 
   @functools.cached_property
   def _train_data(self):
