@@ -5,19 +5,16 @@ A group is one model variant; its members are every (rate, seed) pair. It trains
 WORKDIR/runs/GROUP with checkpoints, so an interrupted section resumes inside the group.
 """
 import dataclasses
-import json
 import pathlib
-import time
 
 import numpy as np
 
-from experiments import rundir
+from experiments.ensemble_runs import members, train_group
 from research import report
 from research.data.dataset import Dataset
 from research.errors import UserError
-from research.train import ensemble
 
-KEPT = ('accuracy', 'loss', 'log_loss', 'ece')
+__all__ = ['members', 'train_group']  # shared with other experiments (experiments/ensemble_runs.py)
 
 
 def subset(dataset: Dataset, train_examples: int, seed: int) -> Dataset:
@@ -70,47 +67,6 @@ def train_variants(prefix: str, variant_rates: dict, make_config, dataset: Datas
     rows += labelled_rows(trained[variant], variant, carrier, variants)
   rows.sort(key=lambda r: r['variant'] != 'none')
   return rows, trained
-
-
-def members(rates, seeds: int, base_seed: int) -> tuple[list[int], list[float]]:
-  """Every (rate, seed) pair, rate-major: seed base_seed + i for i < seeds, at every rate, so
-  variants and rates are compared on the same initialisations and data orders."""
-  pairs = [(base_seed + i, float(r)) for r in rates for i in range(seeds)]
-  return [s for s, _ in pairs], [r for _, r in pairs]
-
-
-def train_group(name: str, cfg: ensemble.EnsembleConfig, dataset: Dataset, rates, context,
-                keep_states: bool = False, **extra) -> dict:
-  """Trains (or resumes, or reads) one group; per-member train and test metrics, and with
-  `keep_states` the trained members (`states`, restored from the checkpoint if need be)."""
-  run_dir = context.workdir / 'runs' / name
-  saved = run_dir / 'results.json'
-  config = {'ensemble': dataclasses.asdict(cfg), 'rates': list(rates),
-            'seeds': context.config.seeds, 'seed': context.config.seed,
-            'data': dataset.name, 'train_examples': len(dataset.train_labels), **extra}
-  config = json.loads(json.dumps(config, default=str))
-  rundir.prepare(run_dir, config)  # refuses a different config in the same place
-  if saved.exists() and not keep_states:
-    print(f'  {name}: finished before, reusing', flush=True)
-    return json.loads(saved.read_text())
-  seeds, member_rates = members(rates, context.config.seeds, context.config.seed)
-  start = time.perf_counter()
-  group = ensemble.Ensemble(cfg, dataset, seeds, member_rates)
-  states = group.train(run_dir, config, context.manifest, desc=name)
-  if saved.exists():
-    return {**json.loads(saved.read_text()), 'states': states, 'ensemble': group}
-  train, test = group.split_metrics(states, 'train'), group.split_metrics(states, 'test')
-  results = {
-      'name': name, 'train_examples': len(dataset.train_labels),
-      'steps': group.total_steps, 'seconds': time.perf_counter() - start,
-      'vmap_members': cfg.vmap_members, **group.timing,
-      'members': [{'seed': s, 'rate': r, 'train': {k: tr[k] for k in KEPT},
-                   'test': {k: te[k] for k in KEPT}}
-                  for s, r, tr, te in zip(seeds, member_rates, train, test)]}
-  rundir.write_json(saved, results)
-  print(f'  {name}: {len(seeds)} members in {results["seconds"]:.1f} s', flush=True)
-  # For sections that probe the trained models; not saved.
-  return {**results, 'states': states, 'ensemble': group}
 
 
 def by_rate(group: dict, variant: str) -> list[dict]:
