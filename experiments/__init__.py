@@ -4,7 +4,7 @@ Modules are imported when asked for: a run pays only for its own experiment's im
 """
 import importlib
 
-NAMES = ('train', 'autodiff', 'vanishing_gradients', 'dropout', 'throughput')
+NAMES = ('train', 'autodiff', 'vanishing_gradients', 'dropout', 'optimisation', 'throughput')
 
 
 def get(name: str):

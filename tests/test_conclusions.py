@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from experiments import autodiff, dropout, throughput, vanishing_gradients
+from experiments import autodiff, dropout, optimisation, throughput, vanishing_gradients
 from experiments.autodiff import accuracy, cheap_gradient, hvp, jacobian_cost, manual_backprop
 from experiments.autodiff import memory, swell
 from experiments.dropout import cnn_variants, lstm_variants, mc_dropout, mlp_variants
@@ -118,7 +118,8 @@ def test_tompson_verdict_uses_the_seed_spread():
   assert 'is contradicted here' in cnn_variants.tompson_verdict(reversed_, baseline)
 
 
-@pytest.mark.parametrize('experiment', [autodiff, dropout, throughput, vanishing_gradients],
+@pytest.mark.parametrize('experiment', [autodiff, dropout, optimisation, throughput,
+                                        vanishing_gradients],
                          ids=lambda e: e.__name__.split('.')[-1])
 def test_every_section_analyzes_then_renders(experiment):
   for name, module in experiment.SECTIONS.items():
