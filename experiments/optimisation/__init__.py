@@ -66,6 +66,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.activations.epochs = 6
   c.activations.batch_size = 32
   c.activations.learning_rate = 0.01
+  c.activations.target_train_error = 0.25
   c.activations.linear_epochs = 10
   c.model_size.depths = (1, 2)
   c.model_size.widths = (16, 64)

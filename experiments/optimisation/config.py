@@ -21,7 +21,7 @@ class Convex:
 @dataclasses.dataclass(frozen=True)
 class GdVariants:
   batch_sizes: tuple[int, ...] = (0, 1, 16, 128)  # 0 = the whole training split (batch GD)
-  epochs: int = 20                # passes over the training split, for every batch size
+  epochs: int = 5                 # passes over the training split, for every batch size
   learning_rate: float = 0.02     # plain SGD's rate, the same for every batch size
   width: int = 128                # the one-hidden-layer MLP's width
   variance_examples: int = 2000   # the population the gradient variance is measured on
@@ -50,7 +50,8 @@ class Activations:
   epochs: int = 10                # passes over the training split
   batch_size: int = 128           # examples per step
   learning_rate: float = 0.01     # momentum SGD's rate (as Krizhevsky et al. trained)
-  target_train_error: float = 0.25  # the training error whose first epoch is compared
+  # The paper's 25% is on CIFAR-10; Fashion-MNIST's CNNs pass that within one epoch.
+  target_train_error: float = 0.1  # the training error whose first epoch is compared
   linear_depth: int = 3           # hidden layers of the deep linear network
   linear_width: int = 64          # and their width
   linear_epochs: int = 20         # its and logistic regression's passes
