@@ -17,7 +17,8 @@ class DataError(UserError):
 class NonFiniteError(Exception):
   """The loss or the gradients became NaN or Inf; the run stops with the step named."""
 
-  def __init__(self, step: int, what: str):
-    super().__init__(f'non-finite {what} at step {step}; the run stopped and kept its last good '
-                     'checkpoint')
+  def __init__(self, step: int, what: str, last_checkpoint: int | None = None):
+    kept = ('no checkpoint had been saved yet' if last_checkpoint is None else
+            f'its newest checkpoint, from step {last_checkpoint}, is kept')
+    super().__init__(f'non-finite {what} at step {step}; the run stopped and {kept}')
     self.step = step

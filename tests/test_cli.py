@@ -172,7 +172,17 @@ def test_nan_guard_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_
   bad_step = int(err[-1].split(' at step ')[1].split(';')[0])
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints')
   assert ckpt.latest_step() == bad_step - 1
+  assert err[-1].endswith(f'its newest checkpoint, from step {bad_step - 1}, is kept')
   ckpt.close()
+
+
+def test_nan_guard_before_the_first_checkpoint_says_none_was_saved(tmp_path, capfd):
+  status = cli.main(['run', 'train', '--workdir', str(tmp_path / 'nan'), 'steps=30',
+                     'log_every=1', 'checkpoint_every=20', 'optim.name=sgd',
+                     'optim.learning_rate=1e30'])
+  assert status == 3
+  assert capfd.readouterr().err.strip().splitlines()[-1].endswith(
+      'no checkpoint had been saved yet')
 
 
 def test_config_prints_every_key_with_type_value_and_description(capsys):

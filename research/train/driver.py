@@ -135,14 +135,15 @@ def _events(schedule: Schedule, done: int, stop_requested: Callable[[], bool]) -
                  probe=bool(s.probe_every) and done % s.probe_every == 0)
 
 
-def _check_finite(records: Records) -> None:
+def _check_finite(records: Records, ckpt: checkpoint.Checkpointer) -> None:
   """A non-finite loss or gradient norm (`loss`, `grad_norm`, or an ensemble member's
-  `loss/3`) stops the run at its step."""
+  `loss/3`) stops the run at its step, naming the checkpoint a rerun resumes from."""
   for step, values in records:
     for name, value in values.items():
       kind = name.split('/')[0]
       if kind in ('loss', 'grad_norm') and not math.isfinite(value):
-        raise NonFiniteError(step, 'loss' if kind == 'loss' else 'gradients')
+        raise NonFiniteError(step, 'loss' if kind == 'loss' else 'gradients',
+                             ckpt.latest_step())
 
 
 def _write_train(session: _Session, records: Records) -> Records:
@@ -197,7 +198,7 @@ def _train(session: _Session, state, start: int, stop_requested):
       unwritten = [r for p in jax.device_get(pending) for r in program.records(*p)]
       pending = []
       if program.schedule.stop_on_nonfinite:
-        _check_finite(unwritten)  # now, so that no checkpoint follows a bad step
+        _check_finite(unwritten, session.ckpt)  # now: no checkpoint follows a bad step
     if unwritten and (events.checkpoint or events.evaluate or events.probe):
       unwritten = _write_train(session, unwritten)  # keep the log in step order
     stop = False
