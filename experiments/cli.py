@@ -112,9 +112,9 @@ def _run(args, assignments: list[str]) -> int:
   experiment, config = build_config(args.name, args.quick, assignments)
   workdir = args.workdir or rundir.default_workdir(args.name, args.quick, assignments)
   created = not workdir.exists()
-  resuming = rundir.prepare(workdir, config.to_dict())
+  rundir.prepare(workdir, config.to_dict())
   try:
-    return _start(args, experiment, config, workdir, resuming)
+    return _start(args, experiment, config, workdir)
   except UserError:
     # A run that could not start (data, devices, another run's weights that do not fit)
     # leaves no workdir behind to refuse the corrected command.
@@ -123,7 +123,7 @@ def _run(args, assignments: list[str]) -> int:
     raise
 
 
-def _start(args, experiment, config, workdir: pathlib.Path, resuming: bool) -> int:
+def _start(args, experiment, config, workdir: pathlib.Path) -> int:
   # Imported late: JAX starts up here, after every cheap check has passed.
   from research import runtime
   runtime.configure()  # before JAX starts its backend
@@ -143,7 +143,8 @@ def _start(args, experiment, config, workdir: pathlib.Path, resuming: bool) -> i
                                          config.seed)
   if main:
     rundir.write_json(workdir / 'manifest.json', manifest)
-    print(f'{"resuming" if resuming else "starting"} {args.name} in {workdir}', flush=True)
+    total = config.get('steps') if args.name == 'train' else None
+    print(rundir.start_message(args.name, workdir, total), flush=True)
   results = experiment.run(config, workdir, manifest)
   if main:
     rundir.write_json(workdir / 'results.json', results)

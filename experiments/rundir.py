@@ -68,6 +68,33 @@ def prepare(workdir: pathlib.Path, config: dict) -> bool:
   return False
 
 
+def newest_checkpoint(workdir: pathlib.Path) -> int | None:
+  """The step of the newest complete checkpoint, read from the directory names (Orbax writes
+  a step to a temporary name and renames it when complete), without starting JAX."""
+  directory = workdir / 'checkpoints'
+  steps = [int(p.name) for p in directory.iterdir() if p.name.isdigit()] if directory.is_dir() \
+      else []
+  return max(steps, default=None)
+
+
+def start_message(name: str, workdir: pathlib.Path, total_steps: int | None = None) -> str:
+  """What this invocation will do in `workdir`, from what earlier ones left there."""
+  step = newest_checkpoint(workdir)
+  at = '' if step is None else f' at step {step}'
+  if (workdir / 'results.json').exists():
+    return f'{name} in {workdir} finished before{at}: reporting again'
+  if step is not None and step == total_steps:
+    return f'{name} in {workdir} trained to step {step} before: evaluating'
+  if step is not None:
+    return f'resuming {name} in {workdir} from step {step}' + (
+        f' of {total_steps}' if total_steps else '')
+  sections = sorted(p.stem for p in (workdir / 'sections').glob('*.json'))
+  if sections:
+    return (f'resuming {name} in {workdir}: {len(sections)} section(s) measured before '
+            f'({", ".join(sections)})')
+  return f'starting {name} in {workdir}'
+
+
 LOCK_NAME = '.lock'
 
 

@@ -23,3 +23,32 @@ def test_two_runs_with_other_settings_do_not_collide(tmp_path):
     assert result.returncode == 0, result.stderr
   assert sorted(p.name for p in (tmp_path / 'runs' / 'train').iterdir()) == [
       'steps=20,eval_every=10,checkpoint_every=10', 'steps=30,eval_every=10,checkpoint_every=10']
+
+
+def test_the_start_message_says_what_the_workdir_holds(tmp_path):
+  workdir = tmp_path / 'run'
+  assert rundir.start_message('train', workdir, 40) == f'starting train in {workdir}'
+  (workdir / 'checkpoints' / '20').mkdir(parents=True)
+  (workdir / 'checkpoints' / '40.orbax-checkpoint-tmp-1').mkdir()  # not complete: not counted
+  assert rundir.start_message('train', workdir, 40) == (
+      f'resuming train in {workdir} from step 20 of 40')
+  (workdir / 'checkpoints' / '40').mkdir()
+  assert rundir.start_message('train', workdir, 40) == (
+      f'train in {workdir} trained to step 40 before: evaluating')
+  (workdir / 'results.json').write_text('{}')
+  assert rundir.start_message('train', workdir, 40) == (
+      f'train in {workdir} finished before at step 40: reporting again')
+  sectioned = tmp_path / 'sections_run'
+  (sectioned / 'sections').mkdir(parents=True)
+  (sectioned / 'sections' / 'convex.json').write_text('{}')
+  assert rundir.start_message('optimisation', sectioned) == (
+      f'resuming optimisation in {sectioned}: 1 section(s) measured before (convex)')
+
+
+def test_a_finished_run_run_again_says_so(tmp_path):
+  args = ('run', 'train', '--workdir', str(tmp_path / 'run'), 'steps=20', 'eval_every=10',
+          'checkpoint_every=10')
+  assert run_cli(*args).stdout.startswith('starting train in')
+  again = run_cli(*args)
+  assert again.returncode == 0
+  assert again.stdout.startswith(f'train in {tmp_path / "run"} finished before at step 20')
