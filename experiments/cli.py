@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                         'one is resumed')
   run.add_argument('--quick', action='store_true',
                    help='the CPU preset: one to three minutes on a 2-core CPU')
+  run.add_argument('--restart', action='store_true',
+                   help='discard the run that --workdir holds (its checkpoints, logs and '
+                        'results) and start this one there afresh')
   config = commands.add_parser('config', help="print an experiment's resolved config: every "
                                               'key, its type, value and description')
   config.add_argument('name')
@@ -57,7 +60,8 @@ def parse(argv: list[str]):
   args, extra = _parser().parse_known_args(options)
   for token in extra:
     if token.startswith('-'):
-      raise UserError(f'unknown option {token}; options are --workdir DIR and --quick')
+      raise UserError(f'unknown option {token}; options are --workdir DIR, --quick and '
+                      '--restart')
     overrides.apply_override(None, token)  # not key=value: raises, naming the token
   return args, assignments
 
@@ -111,6 +115,8 @@ def _persistent_compilation_cache() -> None:
 def _run(args, assignments: list[str]) -> int:
   experiment, config = build_config(args.name, args.quick, assignments)
   workdir = args.workdir or rundir.default_workdir(args.name, args.quick, assignments)
+  if args.restart:
+    rundir.discard(workdir)
   created = not workdir.exists()
   rundir.prepare(workdir, config.to_dict())
   try:

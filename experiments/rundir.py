@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import socket
 import tempfile
 
@@ -58,7 +59,8 @@ def prepare(workdir: pathlib.Path, config: dict) -> bool:
     changed = changed_keys(saved, config)
     if changed:
       raise UserError(f'--workdir {workdir} holds a run with a different config (differs in: '
-                      f'{", ".join(changed)}); use a new --workdir or the same settings')
+                      f'{", ".join(changed)}); use another --workdir, or add --restart to '
+                      'discard that run and start this one there')
     return True
   try:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +98,18 @@ def start_message(name: str, workdir: pathlib.Path, total_steps: int | None = No
 
 
 LOCK_NAME = '.lock'
+
+
+def discard(workdir: pathlib.Path) -> None:
+  """Deletes the run in `workdir` (--restart). Only a run directory (one with config.json),
+  and only when no live process holds its lock: never a directory that merely exists."""
+  if not workdir.exists():
+    return
+  if not (workdir / 'config.json').is_file():
+    raise UserError(f'--restart discards a run directory; {workdir} holds no config.json, so '
+                    'it is left alone: choose another --workdir')
+  lock(workdir).close()  # refused, naming the holder, while a run is using it
+  shutil.rmtree(workdir)
 
 
 def lock(workdir: pathlib.Path):

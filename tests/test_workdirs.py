@@ -1,5 +1,6 @@
 """Default run directories tell runs apart by their overrides, so that the README's examples
 run one after another without meeting in one workdir."""
+import json
 import pathlib
 
 from experiments import rundir
@@ -52,3 +53,23 @@ def test_a_finished_run_run_again_says_so(tmp_path):
   again = run_cli(*args)
   assert again.returncode == 0
   assert again.stdout.startswith(f'train in {tmp_path / "run"} finished before at step 20')
+
+
+def test_restart_discards_the_run_in_the_workdir_and_only_a_run(tmp_path):
+  workdir = tmp_path / 'run'
+  first = run_cli('run', 'train', '--workdir', str(workdir), 'steps=20', 'eval_every=10',
+                  'checkpoint_every=10')
+  assert first.returncode == 0, first.stderr
+  other = ('run', 'train', '--workdir', str(workdir), 'steps=30', 'eval_every=10',
+           'checkpoint_every=10')
+  refused = run_cli(*other)
+  assert refused.returncode == 2 and 'add --restart to discard that run' in refused.stderr
+  restarted = run_cli(*other, '--restart')
+  assert restarted.returncode == 0, restarted.stderr
+  assert restarted.stdout.startswith('starting train in')
+  assert json.loads((workdir / 'results.json').read_text())['final_step'] == 30
+  (tmp_path / 'notes').mkdir()
+  (tmp_path / 'notes' / 'keep.txt').write_text('mine')
+  kept = run_cli('run', 'train', '--workdir', str(tmp_path / 'notes'), '--restart')
+  assert kept.returncode == 2 and 'holds no config.json' in kept.stderr
+  assert (tmp_path / 'notes' / 'keep.txt').read_text() == 'mine'
