@@ -8,6 +8,7 @@ import argparse
 import os
 import pathlib
 import sys
+import time
 
 import ml_collections
 
@@ -26,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
   parser = _Parser(prog='python -m experiments', description=__doc__.splitlines()[0])
   commands = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
   commands.add_parser('list', help='list the experiments')
+  runs = commands.add_parser('runs', help='one table of the run directories under DIR: '
+                                          'experiment, overrides, status, step, headline')
+  runs.add_argument('directory', nargs='?', type=pathlib.Path, default=pathlib.Path('runs'))
   run = commands.add_parser(
       'run', help='run (or resume) an experiment; key=value pairs override its config',
       description='Runs experiment NAME, or resumes it from --workdir. key=value pairs, '
@@ -119,8 +123,12 @@ def _run(args, assignments: list[str]) -> int:
     rundir.discard(workdir)
   created = not workdir.exists()
   rundir.prepare(workdir, config.to_dict())
+  (workdir / rundir.FAILED).unlink(missing_ok=True)
   try:
     return _start(args, experiment, config, workdir)
+  except NonFiniteError as e:  # `runs` lists the run as failed, with this
+    rundir.write_json(workdir / rundir.FAILED, {'error': str(e), 'step': e.step})
+    raise
   except UserError:
     # A run that could not start (data, devices, another run's weights that do not fit)
     # leaves no workdir behind to refuse the corrected command.
@@ -151,8 +159,10 @@ def _start(args, experiment, config, workdir: pathlib.Path) -> int:
     rundir.write_json(workdir / 'manifest.json', manifest)
     total = config.get('steps') if args.name == 'train' else None
     print(rundir.start_message(args.name, workdir, total), flush=True)
+  began = time.perf_counter()
   results = experiment.run(config, workdir, manifest)
   if main:
+    results['session_wall_s'] = time.perf_counter() - began  # this invocation's, not the run's
     rundir.write_json(workdir / 'results.json', results)
     print(f'{args.name}: {experiment.summary(results)}; report: {workdir / "report.md"}')
   return 0
@@ -163,6 +173,10 @@ def main(argv: list[str]) -> int:
     args, assignments = parse(argv)
     if assignments and args.command not in ('run', 'config'):
       raise UserError(f'{assignments[0]!r}: overrides go with "run NAME" or "config NAME"')
+    if args.command == 'runs':
+      from experiments import runs_table
+      print(runs_table.table(args.directory))
+      return 0
     if args.command == 'list':
       for name in experiments.NAMES:
         print(f'{name:24s} {experiments.get(name).DESCRIPTION}')

@@ -98,6 +98,7 @@ def start_message(name: str, workdir: pathlib.Path, total_steps: int | None = No
 
 
 LOCK_NAME = '.lock'
+FAILED = 'failed.json'  # what stopped the last invocation (the NaN guard); removed on a rerun
 
 
 def discard(workdir: pathlib.Path) -> None:

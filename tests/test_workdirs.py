@@ -73,3 +73,20 @@ def test_restart_discards_the_run_in_the_workdir_and_only_a_run(tmp_path):
   kept = run_cli('run', 'train', '--workdir', str(tmp_path / 'notes'), '--restart')
   assert kept.returncode == 2 and 'holds no config.json' in kept.stderr
   assert (tmp_path / 'notes' / 'keep.txt').read_text() == 'mine'
+
+
+def test_runs_lists_each_run_with_its_overrides_status_and_headline(tmp_path):
+  common = ('eval_every=10', 'checkpoint_every=10')
+  assert run_cli('run', 'train', '--quick', 'steps=20', *common, cwd=tmp_path).returncode == 0
+  failed = run_cli('run', 'train', 'steps=30', 'log_every=1', 'optim.name=sgd',
+                   'optim.learning_rate=1e30', cwd=tmp_path)
+  assert failed.returncode == 3
+  table = run_cli('runs', cwd=tmp_path)
+  assert table.returncode == 0, table.stderr
+  rows = {line.split(' | ')[0].strip('| '): line for line in table.stdout.splitlines()[2:]}
+  finished = rows['train-quick/steps=20,eval_every=10,checkpoint_every=10']
+  # Only what differs from the quick preset's defaults, sorted by key.
+  assert '| checkpoint_every=10 eval_every=10 steps=20 | finished | 20 | test accuracy ' in finished
+  bad = next(line for name, line in rows.items() if name.startswith('train/'))
+  assert '| failed |' in bad and 'optim.name=sgd' in bad
+  assert run_cli('runs', str(tmp_path / 'nowhere')).returncode == 2
