@@ -47,5 +47,9 @@ command=(sbatch "--job-name=research-$name" "--nodes=$nodes" "--ntasks-per-node=
          "--output=runs/slurm/%x-%j.out" "--export=ALL,JAX_COMPILATION_CACHE_DIR=$CACHE_DIR,PYTHON=$PYTHON"
          "${extra[@]}" launch/slurm_job.sbatch "$@")
 if [ "$dry_run" -eq 1 ]; then quoted "${command[@]}"; exit 0; fi
+if ! command -v sbatch > /dev/null; then
+  echo "error: sbatch not found: SLURM is not installed on this machine; --dry-run prints the command" >&2
+  exit 2
+fi
 mkdir -p runs/slurm
 exec "${command[@]}"

@@ -97,7 +97,8 @@ BAD_INPUTS = {
     'batch not divisible': (lambda p: _fresh(p, 'r1', 'batch_size=100', 'num_devices=8'),
                             'batch_size=100 is not divisible'),
     'too many devices': (lambda p: _fresh(p, 'r2', 'num_devices=64'),
-                         'num_devices=64 but only 8'),
+                         'num_devices=64 but only 8 cpu device(s) are available; for 64 CPU '
+                         'devices set XLA_FLAGS=--xla_force_host_platform_device_count=64'),
     'missing dataset': (lambda p: _fresh(p, 'r3', *FASHION, f'data_dir={p.tmp / "empty"}'),
                         'not found'),
     'corrupt IDX': (lambda p: _fresh(p, 'r4', *FASHION, f'data_dir={p.tmp / "idx_magic"}'),

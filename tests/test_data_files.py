@@ -162,3 +162,9 @@ def test_real_fashion_mnist_from_debian_package():
   ds = load_dataset('fashion_mnist', download=False)
   assert ds.train_images.shape == (60000, 28, 28, 1) and ds.test_images.shape == (10000, 28, 28, 1)
   assert np.bincount(ds.train_labels).tolist() == [6000] * 10
+
+
+def test_missing_cifar10_says_where_to_get_it(tmp_path):
+  from research.errors import DataError
+  with pytest.raises(DataError, match=r'cifar-10-binary.tar.gz\) from https://www.cs.toronto'):
+    cifar10.load_cifar10(str(tmp_path))

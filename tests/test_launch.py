@@ -101,3 +101,12 @@ def test_help_prints_the_usage_and_exits_0(launcher):
   assert done.returncode == 0, done.stderr
   assert f'{launcher} [--dry-run]' in done.stdout  # its own usage line
   assert 'experiments config NAME' in done.stdout
+
+
+def test_slurm_without_sbatch_says_so_in_one_line():
+  env = {**ENV, 'PATH': '/usr/bin:/bin'}  # no sbatch on this machine's default PATH either
+  done = _launch('launch/slurm.sh', *RUN, env=env)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines() == [
+      'error: sbatch not found: SLURM is not installed on this machine; --dry-run prints the '
+      'command']

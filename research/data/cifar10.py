@@ -36,8 +36,9 @@ def find_dir(data_dir: str) -> pathlib.Path:
     if all((candidate / f).is_file() for f in TRAIN_FILES + TEST_FILES):
       return candidate
   raise DataError(f'cifar10: no binary batches (data_batch_1.bin ... test_batch.bin) in '
-                  f'{data_dir or "."!s} or its cifar-10-batches-bin/; set data_dir=... '
-                  '(see ../shared/data/README.md for preparing a copy)')
+                  f'{data_dir or "."!s} or its cifar-10-batches-bin/: download the binary '
+                  'version (cifar-10-binary.tar.gz) from https://www.cs.toronto.edu/~kriz/'
+                  'cifar.html, unpack it and set data_dir= to where it is')
 
 
 def load_cifar10(data_dir: str) -> Dataset:

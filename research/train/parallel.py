@@ -46,8 +46,10 @@ def select_devices(num_devices: int) -> tuple:
     raise UserError(f'num_devices={num_devices} picks devices of one process; with '
                     f'{jax.process_count()} processes use num_devices=0 (all of them)')
   if num_devices > len(available):
+    hint = (f'; for {num_devices} CPU devices set XLA_FLAGS=--xla_force_host_platform_device_'
+            f'count={num_devices} before starting' if available[0].platform == 'cpu' else '')
     raise UserError(f'num_devices={num_devices} but only {len(available)} '
-                    f'{available[0].platform} device(s) are available')
+                    f'{available[0].platform} device(s) are available{hint}')
   return tuple(available[:num_devices])
 
 
