@@ -75,3 +75,15 @@ def test_frozen_groups_do_not_move():
 def test_freeze_pattern_that_matches_nothing_is_an_error():
   with pytest.raises(UserError, match="'encoder/.*' matches no parameter"):
     optim.make_optimizer(optim.OptimConfig(freeze=('encoder/.*',)), 1, PARAMS)
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'optim.boundaries': (100, 200)}, 'optim.schedule=constant ignores it'),
+    ({'optim.warmup_steps': 10, 'optim.schedule': 'cosine'}, 'optim.schedule=cosine ignores it'),
+])
+def test_schedule_options_the_schedule_ignores_are_refused(options, message):
+  from research.train import config as config_lib
+  with pytest.raises(UserError, match=message):
+    config_lib.validate(config_lib.replace(config_lib.TrainConfig(), **options))
+  config_lib.validate(config_lib.replace(config_lib.TrainConfig(), **{
+      **options, 'optim.schedule': 'step'}))

@@ -275,12 +275,23 @@ def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
   checks.cifar_resnet_depth('resnet.depth', c.resnet.depth)
 
 
+def _refuse_unused_schedule_options(o: optim.OptimConfig) -> None:
+  """An option the chosen schedule never reads is refused, not silently ignored."""
+  if o.boundaries and o.schedule != 'step':
+    raise UserError(f'optim.boundaries={tuple(o.boundaries)!r} is read by optim.schedule=step '
+                    f'only; optim.schedule={o.schedule} ignores it')
+  if o.warmup_steps and o.schedule not in ('step', 'warmup_cosine'):
+    raise UserError(f'optim.warmup_steps={o.warmup_steps} is read by optim.schedule=step or '
+                    f'warmup_cosine only; optim.schedule={o.schedule} ignores it')
+
+
 def _validate_training(c: TrainConfig) -> None:
   checks.choice('optim.name', c.optim.name, optim.OPTIMIZERS)
   checks.choice('optim.schedule', c.optim.schedule, optim.SCHEDULES)
   checks.greater_than_zero('optim.learning_rate', c.optim.learning_rate)
   checks.greater_than_zero('optim.warmup_factor', c.optim.warmup_factor)
   checks.rate('optim.rmsprop_decay', c.optim.rmsprop_decay)
+  _refuse_unused_schedule_options(c.optim)
   for key in ('weight_decay', 'grad_clip', 'warmup_steps'):
     checks.at_least(f'optim.{key}', getattr(c.optim, key), 0)
   checks.choice('loss.name', tasks.loss_for(c.task, c.loss).name, losses.NAMES)
