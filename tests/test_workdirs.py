@@ -90,3 +90,12 @@ def test_runs_lists_each_run_with_its_overrides_status_and_headline(tmp_path):
   bad = next(line for name, line in rows.items() if name.startswith('train/'))
   assert '| failed |' in bad and 'optim.name=sgd' in bad
   assert run_cli('runs', str(tmp_path / 'nowhere')).returncode == 2
+
+
+def test_progress_off_a_terminal_is_a_plain_line_per_log_step(tmp_path):
+  done = run_cli('run', 'train', '--workdir', str(tmp_path / 'run'), 'steps=20', 'log_every=10',
+                 'eval_every=10', 'checkpoint_every=10')
+  assert done.returncode == 0, done.stderr
+  lines = [line for line in done.stderr.splitlines() if ': step ' in line]
+  assert [line.split(',')[0] for line in lines] == ['mlp: step 10/20', 'mlp: step 20/20']
+  assert all(' steps/s' in line and ', loss ' in line for line in lines)

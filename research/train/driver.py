@@ -20,10 +20,9 @@ import time
 from typing import Any, Callable, Protocol
 
 import jax
-import tqdm
 
 from research.errors import NonFiniteError, UserError
-from research.train import checkpoint, distributed, early_stopping, preemption
+from research.train import checkpoint, distributed, early_stopping, preemption, progress
 from research.train.metrics_log import MetricsLog, read_records
 
 Records = list[tuple[int, dict]]  # (step, {name: float}) in step order
@@ -150,9 +149,9 @@ def _write_train(session: _Session, records: Records) -> Records:
   """Logs train records and advances the progress bar; returns the empty list left over."""
   for step, values in records:
     session.log.write(step, 'train', values)
-  session.bar.update(records[-1][0] - session.bar.n)
   if 'loss' in records[-1][1]:
     session.bar.set_postfix(loss=f'{records[-1][1]["loss"]:.4f}')
+  session.bar.update(records[-1][0] - session.bar.n)
   return []
 
 
@@ -250,8 +249,7 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
   # The SIGTERM handler stays ours until the checkpoint in flight is written.
   with preemption.sigterm_flag() as stop_requested:
     try:
-      bar = tqdm.tqdm(total=total, initial=start, desc=desc, unit='step',
-                      disable=None if distributed.is_main() else True, file=sys.stderr)
+      bar = progress.progress(total, start, desc, shown=distributed.is_main())
       session = _Session(program, ckpt, log, bar, config_dict, manifest, timing, tracker)
       reached = start
       if not stopped:
