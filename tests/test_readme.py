@@ -1,0 +1,68 @@
+"""The README's commands, in order, from a fresh directory, as a newcomer would run them.
+
+`train` examples run for real, cut to a few steps (their settings otherwise as written);
+the other experiments' examples take minutes to hours, so their exact overrides go through
+`config` (parsed and validated, nothing run); the launchers' through `--dry-run`. Each exits
+0, or 2 where the README says so in its comment.
+"""
+import re
+import shlex
+import subprocess
+import time
+
+from tests.conftest import REPO, run_cli
+
+CUT = ['steps=20', 'eval_every=10', 'checkpoint_every=10', 'log_every=10']
+
+
+def readme_commands() -> list[str]:
+  """Every command line of the README's code blocks, continuation lines joined."""
+  lines, commands, i = (REPO / 'README.md').read_text().splitlines(), [], 0
+  while i < len(lines):
+    if lines[i].startswith('    python -m experiments') or re.match(r'    launch/\S+\.sh ',
+                                                                           lines[i]):
+      text = lines[i].strip()
+      while text.endswith('\\'):
+        i += 1
+        text = text[:-1] + ' ' + lines[i].strip()
+      commands.append(text)
+    i += 1
+  return commands
+
+
+def as_run(text: str) -> tuple[list[str], str]:
+  """(what the test runs, how): 'run', 'validate', 'dry-run' or 'skip' (the usage lines)."""
+  argv = shlex.split(text, comments=True)
+  if 'NAME' in argv:
+    return argv, 'skip'
+  if argv[0].startswith('launch/'):
+    return [argv[0], '--dry-run', *argv[1:]], 'dry-run'
+  args = argv[3:]
+  if args[0] == 'run' and args[1] != 'train':
+    kept = [a for i, a in enumerate(args[2:]) if a != '--workdir' and
+            (i == 0 or args[2:][i - 1] != '--workdir')]
+    return ['config', args[1], *kept], 'validate'
+  if args[0] == 'run':
+    return [*args, *CUT], 'run'
+  return args, 'run'
+
+
+def test_the_readme_commands_run_in_order_from_a_fresh_directory(tmp_path):
+  commands = readme_commands()
+  assert len(commands) > 20
+  ran = {'run': 0, 'validate': 0, 'dry-run': 0, 'skip': 0}
+  for text in commands:
+    argv, how = as_run(text)
+    ran[how] += 1
+    if how == 'skip':
+      continue
+    expected = 2 if 'else exit 2' in text else 0
+    began = time.perf_counter()
+    if how == 'dry-run':
+      done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+    else:
+      done = run_cli(*argv, cwd=tmp_path)
+    assert done.returncode == expected, f'{text}\n{done.stderr[-1500:]}'
+    print(f'{time.perf_counter() - began:6.1f} s  {how:8s} {text}')
+  assert ran['run'] >= 10 and ran['validate'] >= 8 and ran['dry-run'] >= 2
+  assert 'finished' in run_cli('runs', cwd=tmp_path).stdout
