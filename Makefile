@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test clean torch
+.PHONY: setup demo test clean torch tensorboard
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,8 @@ clean:
 # PyTorch (CPU build) for the throughput experiment's comparison; optional.
 torch: $(STAMP)
 	$(BIN)/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+# TensorBoard, to read the event files every run writes to its tensorboard/; optional.
+tensorboard: $(STAMP)
+	$(BIN)/pip install -q -c requirements.lock tensorboard==2.21.0
+	$(BIN)/tensorboard --logdir runs

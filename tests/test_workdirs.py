@@ -99,3 +99,12 @@ def test_progress_off_a_terminal_is_a_plain_line_per_log_step(tmp_path):
   lines = [line for line in done.stderr.splitlines() if ': step ' in line]
   assert [line.split(',')[0] for line in lines] == ['mlp: step 10/20', 'mlp: step 20/20']
   assert all(' steps/s' in line and ', loss ' in line for line in lines)
+
+
+def test_steps_per_call_with_convolutions_on_a_cpu_warns(tmp_path):
+  done = run_cli('run', 'train', '--workdir', str(tmp_path / 'run'), 'model=cnn',
+                 'cnn.channels=(4,)', 'cnn.dense=(8,)', 'steps=20', 'steps_per_call=10',
+                 'log_every=10', 'eval_every=10', 'checkpoint_every=10')
+  assert done.returncode == 0, done.stderr
+  assert "WARNING: steps_per_call=10 puts model=cnn's convolutions inside one lax.scan" in \
+      done.stderr

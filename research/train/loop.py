@@ -5,6 +5,7 @@ import dataclasses
 import functools
 import math
 import pathlib
+import sys
 import time
 from typing import Callable
 
@@ -74,6 +75,9 @@ def build(config, dataset: Dataset, num_devices: int):
   return model, tx, step_cfg, state_lib.state_from_variables(variables, tx)
 
 
+CONVOLUTIONAL = ('cnn', 'resnet')  # models with convolutions (slow inside a scan on a CPU)
+
+
 def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool = False):
   """The parallel backend running `config`'s train and eval steps, and the initial state.
 
@@ -96,6 +100,10 @@ def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool =
   train_step = step_lib.make_train_step(model, tx, step_cfg, train_batch)
   eval_step = step_lib.make_eval_step(model, eval_cfg, eval_batch)
   if not host_batches and steps_per_call(config) > 1:
+    if devices[0].platform == 'cpu' and config.model in CONVOLUTIONAL:
+      print(f'WARNING: steps_per_call={config.steps_per_call} puts model={config.model}\'s '
+            'convolutions inside one lax.scan, which XLA:CPU runs much slower than one step '
+            'per call: use steps_per_call=1 on a CPU', file=sys.stderr)
     per_epoch = pipeline.steps_per_epoch(len(dataset.train_labels), config.batch_size)
     steps_per_call_fn = step_lib.make_steps_per_call(train_step, steps_per_call(config),
                                                      per_epoch)
