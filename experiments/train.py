@@ -52,6 +52,7 @@ def _write_report(workdir: pathlib.Path, config, results: dict) -> None:
                    for split in evaluated)],
       [[k, *(results[split][k] for split in evaluated)] for k in REPORTED[config.task]])
   curves = _curves_section(workdir, results.get('test_curves'))
+  probes = _diagnostics_section(workdir, records)
   (workdir / 'report.md').write_text(f"""# train: {config.model} on {config.data}
 
 ## Question
@@ -61,18 +62,44 @@ How well does a {config.model} learn {config.data} ({config.task}) with {config.
 
 ## Setup
 {results['num_params']:,} parameters; {results['devices']} device(s), backend {config.backend};
-seed {config.seed}. Full config: `config.json`; versions and machine: `manifest.json`.
+seed {config.seed}; {_training(config, results, records)} Full config: `config.json`; versions
+and machine: `manifest.json`.
 
 ## Measurement
 {table}
 
 ![loss curves](loss.png)
-{curves}
+{curves}{probes}
 ## Conclusion
 After {results['final_step']} steps{_stopped(results)} {_outcome(config.task, t)}. Final state
 fingerprint
 `{results['state_fingerprint']}`.
 """)
+
+
+def _training(config, results: dict, records: list[dict]) -> str:
+  """The training set, time and speed, and the last logged training accuracy, in words."""
+  timing = results.get('timing') or {}
+  speed = (f", {timing['steady_steps'] * config.batch_size / timing['steady_s']:,.0f} "
+           'examples/s after the first call' if timing.get('steady_s') else '')
+  train = [r for r in records if r['split'] == 'train' and 'accuracy' in r]
+  last = (f"; training-batch accuracy over the last log interval {train[-1]['accuracy']:.2%}"
+          if train else '')
+  return (f"{results['train_examples']:,} training examples; this session trained "
+          f"{results['steps_run']} steps in {results['train_time_s']:.1f} s{speed}{last}.")
+
+
+def _diagnostics_section(workdir: pathlib.Path, records: list[dict]) -> str:
+  """Per-layer gradient norms over training, when diagnostics_every probed them."""
+  probes = [r for r in records if r['split'] == 'diagnostics']
+  layers = sorted({k.split('/', 1)[1] for r in probes for k in r if k.startswith('grad_norm/')})
+  if not layers:
+    return ''
+  report.plot_curves(workdir / 'diagnostics.png', {
+      layer: ([r['step'] for r in probes], [r.get(f'grad_norm/{layer}') for r in probes])
+      for layer in layers}, 'step', 'gradient norm (per layer)', logy=True)
+  return ('\nPer-layer gradient norms on the fixed probe batch (all the probes are in '
+          '`metrics.jsonl`, split "diagnostics"):\n\n![gradient norms](diagnostics.png)\n')
 
 
 def _curves_section(workdir: pathlib.Path, curves: dict | None) -> str:

@@ -142,6 +142,16 @@ def test_bad_input_in_a_real_process_has_no_traceback():
   assert result.stderr.strip() == 'error: mlp.dropout=1.5 is out of range: must be in [0, 1)'
 
 
+def test_train_report_tells_the_training_set_time_and_probes(tmp_path):
+  assert cli.main(['run', 'train', '--workdir', str(tmp_path), 'steps=2', 'batch_size=16',
+                   'eval_batch_size=16', 'log_every=1', 'diagnostics_every=1']) == 0
+  report = (tmp_path / 'report.md').read_text()
+  assert '1,437 training examples; this session trained 2 steps in ' in report
+  assert 'training-batch accuracy over the last log interval' in report
+  assert '![gradient norms](diagnostics.png)' in report
+  assert (tmp_path / 'diagnostics.png').stat().st_size > 1000
+
+
 def test_list_names_the_experiments(capsys):
   assert cli.main(['list']) == 0
   assert 'train' in capsys.readouterr().out

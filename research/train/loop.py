@@ -276,7 +276,7 @@ def train_and_evaluate(config, workdir: pathlib.Path, dataset: Dataset, manifest
       'final_step': trained.final_step, **trained.evaluations, **extra,
       'state_fingerprint': state_lib.fingerprint(final_state),
       'num_params': state_lib.count_params(final_state.params),
-      'devices': len(run.backend.devices),
+      'devices': len(run.backend.devices), 'train_examples': len(dataset.train_labels),
       'train_time_s': time.perf_counter() - timing.began,
       'steps_run': trained.final_step - trained.start, 'resumed_from_step': trained.start,
       **({'early_stopping': trained.early_stopping} if config.early_stopping.patience else {}),
