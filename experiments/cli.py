@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
   runs = commands.add_parser('runs', help='one table of the run directories under DIR: '
                                           'experiment, overrides, status, step, headline')
   runs.add_argument('directory', nargs='?', type=pathlib.Path, default=pathlib.Path('runs'))
+  figures = commands.add_parser('figures', help="a finished run's figures as a markdown block "
+                                                '(command, machine, headline), for results '
+                                                'documents')
+  figures.add_argument('run_dir', type=pathlib.Path)
+  figures.add_argument('--into', type=pathlib.Path, default=None,
+                       help='replace (or append) the generated block of this document')
   run = commands.add_parser(
       'run', help='run (or resume) an experiment; key=value pairs override its config',
       description='Runs experiment NAME, or resumes it from --workdir. key=value pairs, '
@@ -176,6 +182,14 @@ def main(argv: list[str]) -> int:
     if args.command == 'runs':
       from experiments import runs_table
       print(runs_table.table(args.directory))
+      return 0
+    if args.command == 'figures':
+      from experiments import figures
+      text = figures.block(args.run_dir)
+      if args.into:
+        figures.into(args.into, text)
+      else:
+        print(text)
       return 0
     if args.command == 'list':
       for name in experiments.NAMES:

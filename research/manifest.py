@@ -44,6 +44,20 @@ def package_versions() -> dict:
   return versions
 
 
+def host_cpu() -> dict:
+  """The host's CPU model and core count: XLA:CPU compiles for the CPU it runs on, so float
+  results and timings are comparable only between runs on the same kind."""
+  model = None
+  try:
+    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+      if line.startswith('model name'):
+        model = line.split(':', 1)[1].strip()
+        break
+  except OSError:
+    pass
+  return {'cpu_model': model or platform.processor() or None, 'cpu_count': os.cpu_count()}
+
+
 def build_manifest(argv: list[str], seed: int) -> dict:
   devices = jax.devices()
   return {
@@ -51,6 +65,7 @@ def build_manifest(argv: list[str], seed: int) -> dict:
       'packages': package_versions(),
       'python': sys.version.split()[0],
       'platform': platform.platform(),
+      **host_cpu(),
       'jax_backend': jax.default_backend(),
       'devices': [str(d) for d in devices],
       'device_kind': devices[0].device_kind,

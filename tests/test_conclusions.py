@@ -241,3 +241,11 @@ def test_resnet_ordering_is_the_papers_only_when_the_numbers_say_so():
   other = resnet_cifar.analyze({'rows': _resnet_rows(0.04)})
   assert not other['headline']['shortcuts_lower_deep_train_error']
   assert "NOT the paper's ordering" in other['orderings'][-1]
+
+
+def test_resnet_errors_that_read_equal_are_not_called_lower():
+  rows = _resnet_rows(0.15)
+  rows[2]['train_error'], rows[3]['train_error'] = 0.016099, 0.016101  # both read 1.61%
+  found = resnet_cifar.analyze({'rows': rows})
+  assert 'residual-56 ends with the same training error as residual-20 (1.61% vs 1.61%)' in \
+      found['orderings']

@@ -66,9 +66,10 @@ def analyze(results) -> dict:
     pair = _ordering(rows, block)
     if pair:
       shallow, deep = pair
-      worse = deep['train_error'] > shallow['train_error']
-      order = ('higher' if worse else 'lower' if deep['train_error'] < shallow['train_error']
-               else 'the same')
+      # Compared as the sentence shows them (to 0.01%): a pair that reads equal is the same.
+      d, s = round(deep['train_error'], 4), round(shallow['train_error'], 4)
+      worse = d > s
+      order = 'higher' if worse else 'lower' if d < s else 'the same'
       headline[f'{block}_deeper_has_higher_train_error'] = worse
       findings.append(f"{block}-{deep['depth']} ends with {order} "
                       f"training error {'as' if order == 'the same' else 'than'} "
