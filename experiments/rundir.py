@@ -85,11 +85,9 @@ def start_message(name: str, workdir: pathlib.Path, total_steps: int | None = No
   at = '' if step is None else f' at step {step}'
   if (workdir / 'results.json').exists():
     return f'{name} in {workdir} finished before{at}: reporting again'
-  if step is not None and step == total_steps:
-    return f'{name} in {workdir} trained to step {step} before: evaluating'
-  if step is not None:
-    return f'resuming {name} in {workdir} from step {step}' + (
-        f' of {total_steps}' if total_steps else '')
+  if step is not None:  # the driver warns, and goes back, if that checkpoint is damaged
+    return (f'resuming {name} in {workdir} from its newest checkpoint, step {step}' +
+            (f' of {total_steps}' if total_steps else ''))
   sections = sorted(p.stem for p in (workdir / 'sections').glob('*.json'))
   if sections:
     return (f'resuming {name} in {workdir}: {len(sections)} section(s) measured before '
