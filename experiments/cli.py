@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                         'overrides: runs/train/model=cnn, runs/train/default); an existing '
                         'one is resumed')
   run.add_argument('--quick', action='store_true',
-                   help='the CPU preset: one to three minutes on a 2-core CPU')
+                   help='the CPU preset: under three minutes on a 2-core CPU')
   run.add_argument('--restart', action='store_true',
                    help='discard the run that --workdir holds (its checkpoints, logs and '
                         'results) and start this one there afresh')

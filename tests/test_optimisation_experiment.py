@@ -19,12 +19,12 @@ TINY = ['seeds=2', 'convex.dimension=6', 'convex.steps=120', 'convex.bisections=
         'gd_variants.variance_examples=200',
         'sweep.optimizers=(sgd,adam)', 'sweep.rates=(0.01,0.1)', 'sweep.epochs=2',
         'sweep.width=16', 'sweep.depth=1',
-        'activations.activations=(tanh,relu)', 'activations.epochs=2',
+        'activations.activations=(relu,)', 'activations.epochs=2',
         'activations.channels=(4,)', 'activations.dense=(8,)', 'activations.linear_epochs=2',
         'activations.linear_depth=2', 'activations.linear_width=8',
         'model_size.depths=(1,)', 'model_size.widths=(8,)', 'model_size.folds=2',
         'model_size.epochs=2']
-GROUPS = ['activation_relu', 'activation_tanh', 'gd_batch1148', 'gd_batch32', 'linear_deep',
+GROUPS = ['activation_relu', 'gd_batch1148', 'gd_batch32', 'linear_deep',
           'linear_logistic', 'size_d1_w8', 'size_d1_w8_fold0', 'size_d1_w8_fold1', 'size_d1_w8_l2',
           'sweep_adam', 'sweep_sgd']
 
