@@ -52,7 +52,7 @@ class TrainConfig:
   normalize: str = 'channel'    # channel (x - mean_C) / std_C, or pixel_mean (He et al. 2015)
   steps: int = 2000             # optimizer updates in all
   batch_size: int = 128         # the global batch, split over the devices
-  eval_batch_size: int = 1000   # examples per evaluation call; a multiple of the device count
+  eval_batch_size: int = 1000   # examples per evaluation call (padded to a device multiple)
   log_every: int = 50           # steps between train-metric records and NaN checks
   steps_per_call: int = 1       # steps per dispatch (>1: one lax.scan; cut to divide intervals)
   eval_every: int = 500         # steps between test evaluations

@@ -47,6 +47,12 @@ def prepare_data(config, dataset: Dataset) -> Dataset:
   return splits.apply(dataset, config.split)
 
 
+def eval_batch_size(config, num_devices: int) -> int:
+  """eval_batch_size rounded up to a multiple of the device count: evaluation masks the
+  padding, so any eval_batch_size runs on any number of devices (1000 on 16 GPUs: 1008)."""
+  return -(-config.eval_batch_size // num_devices) * num_devices
+
+
 def task_of(config, dataset: Dataset):
   """The task `config` trains on `dataset` (regression standardises by its training targets)."""
   return tasks.make_task(config.task, dataset.train_labels, config.corruption,
@@ -86,7 +92,8 @@ def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool =
   (inputs.HostBatchInputs), as several processes need.
   """
   model, tx, step_cfg, host_state = build(config, dataset, len(devices))
-  eval_cfg = step_lib.StepConfig(seed=config.seed, global_batch=config.eval_batch_size,
+  eval_cfg = step_lib.StepConfig(seed=config.seed,
+                                 global_batch=eval_batch_size(config, len(devices)),
                                  num_devices=len(devices), loss=step_cfg.loss,
                                  axis_name=collective_axis(len(devices)), task=step_cfg.task)
   steps_per_call_fn = None
@@ -125,7 +132,8 @@ def steps_per_call(config) -> int:
 def make_inputs(config, dataset: Dataset, backend: parallel.Backend, host_batches: bool):
   if host_batches:
     return inputs.HostBatchInputs(backend.devices, AXIS, dataset, config.seed,
-                                  config.batch_size, config.eval_batch_size)
+                                  config.batch_size,
+                                  eval_batch_size(config, len(backend.devices)))
   return inputs.ResidentInputs(backend.put, dataset, config.seed, config.batch_size)
 
 
@@ -212,8 +220,8 @@ class SingleRun:
   records = staticmethod(_records)
 
   def evaluate(self, state) -> dict[str, dict]:
-    return {split: evaluate(self.backend, state, self.source, size,
-                            self.config.eval_batch_size, self.task, split)
+    batch = eval_batch_size(self.config, len(self.backend.devices))
+    return {split: evaluate(self.backend, state, self.source, size, batch, self.task, split)
             for split, size in self.eval_sizes.items()}
 
   def probe(self, state, step: int) -> dict:
@@ -224,7 +232,6 @@ def open_run(config, dataset: Dataset) -> SingleRun:
   """The single run that `config` describes on `dataset` (normalised already), built."""
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
-  _divisible('eval_batch_size', config.eval_batch_size, len(devices))
   host_batches = jax.process_count() > 1
   backend, host_state = build_backend(config, dataset, devices, host_batches)
   schedule = driver.Schedule(
