@@ -12,9 +12,12 @@ first thing); it sets:
    fresh-page faults on every step. `mallopt` raises the mmap and trim thresholds to
    1 GiB and 2 GiB. Skipped where a MALLOC_* variable is set (the user's tuning wins) or
    the C library is not glibc. PyTorch, in the same process, gains from it too.
-docs/performance.md has the measurements behind both.
+docs/performance.md has the measurements behind both. Both are for the CPU backend only: where
+JAX will run on a GPU or TPU (JAX_PLATFORMS names another platform first, or, unset, an
+accelerator plugin is installed) nothing is applied.
 """
 import ctypes
+import importlib.util
 import os
 import platform
 import sys
@@ -26,6 +29,16 @@ MALLOC_SETTINGS = {'mmap_threshold': (_M_MMAP_THRESHOLD, 1 << 30),
                    'trim_threshold': (_M_TRIM_THRESHOLD, 1 << 31)}
 
 _applied: dict = {}
+# Modules an accelerator build of JAX installs (CUDA and ROCm plugins live in jax_plugins).
+ACCELERATOR_MODULES = ('jax_plugins', 'jax_cuda12_plugin', 'jax_cuda13_plugin', 'libtpu')
+
+
+def cpu_backend_expected() -> bool:
+  """Whether JAX will run on the CPU, decided before it starts."""
+  platforms = os.environ.get('JAX_PLATFORMS', '').strip()
+  if platforms:
+    return platforms.split(',')[0].strip() == 'cpu'
+  return not any(importlib.util.find_spec(name) for name in ACCELERATOR_MODULES)
 
 
 def _jax_backend_started() -> bool:
@@ -53,6 +66,9 @@ def _tune_malloc() -> dict:
 
 def configure() -> dict:
   """Applies the settings once per process; returns what was applied (for the manifest)."""
+  if not _applied and not cpu_backend_expected():
+    _applied['xla_flags'] = 'not applied: JAX will not run on the CPU'
+    _applied['malloc'] = {'skipped': 'JAX will not run on the CPU'}
   if not _applied:
     if _jax_backend_started():
       _applied['xla_flags'] = 'not applied: JAX had already started its backend'

@@ -7,6 +7,10 @@ import os
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8').strip()
+# The CPU platform even where an accelerator build of JAX is installed: the tests' tolerances
+# and device counts are the CPU's, and xdist workers and subprocesses would share one GPU.
+# RESEARCH_TEST_PLATFORM=gpu (or tpu) opts in to another platform.
+os.environ['JAX_PLATFORMS'] = os.environ.get('RESEARCH_TEST_PLATFORM', 'cpu')
 
 # One JAX compilation cache per test session, inherited by the xdist workers and by every
 # subprocess: a program that several tests compile (the same model, the same run) is compiled

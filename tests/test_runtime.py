@@ -41,3 +41,14 @@ def test_after_jax_started_the_flags_are_not_applied_and_say_so():
                         capture_output=True, text=True, check=True)
   applied = json.loads(done.stdout.strip().splitlines()[-1])
   assert applied['xla_flags'].startswith('not applied')
+
+
+def test_nothing_is_applied_where_jax_will_not_run_on_the_cpu():
+  code = ('import json, os; from research import runtime; '
+          'print(json.dumps([runtime.configure(), os.environ["XLA_FLAGS"]]))')
+  done = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
+                        env={'XLA_FLAGS': '--xla_dump_to=/tmp/x', 'JAX_PLATFORMS': 'cuda'},
+                        check=True)
+  applied, flags = json.loads(done.stdout.strip().splitlines()[-1])
+  assert applied['xla_flags'] == 'not applied: JAX will not run on the CPU'
+  assert flags == '--xla_dump_to=/tmp/x'
