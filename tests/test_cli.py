@@ -107,7 +107,7 @@ BAD_INPUTS = {
                       'truncated'),
     'checksum mismatch': (lambda p: _fresh(p, 'r8', *FASHION, f'data_dir={p.tmp / "idx_none"}'),
                           'checksum mismatch'),
-    'missing CIFAR-10': (lambda p: _fresh(p, 'r6', 'data=cifar10',
+    'missing CIFAR-10': (lambda p: _fresh(p, 'r6', 'data=cifar10', 'download=False',
                                           f'data_dir={p.tmp / "empty"}'),
                          'no binary batches'),
     'freeze matches nothing': (lambda p: _fresh(p, 'r7', "optim.freeze=('encoder/.*',)"),

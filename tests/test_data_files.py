@@ -2,6 +2,7 @@
 import functools
 import gzip
 import http.server
+import pathlib
 import threading
 
 import numpy as np
@@ -142,7 +143,7 @@ def test_cifar10_bad_files(tmp_path):
   with pytest.raises(DataError, match='not a CIFAR-10 binary batch'):
     cifar10.load_cifar10(str(tmp_path))
   with pytest.raises(DataError, match='no binary batches'):
-    cifar10.load_cifar10(str(tmp_path / 'nowhere'))
+    cifar10.load_cifar10(str(tmp_path / 'nowhere'), download=False)
 
 
 def test_digits_split_is_fixed():
@@ -165,6 +166,59 @@ def test_real_fashion_mnist_from_debian_package():
 
 
 def test_missing_cifar10_says_where_to_get_it(tmp_path):
-  from research.errors import DataError
-  with pytest.raises(DataError, match=r'cifar-10-binary.tar.gz\) from https://www.cs.toronto'):
-    cifar10.load_cifar10(str(tmp_path))
+  with pytest.raises(DataError, match=r'\(download=False\): download the binary version '
+                                      r'\(https://www.cs.toronto.edu/~kriz/cifar-10-binary'):
+    cifar10.load_cifar10(str(tmp_path), download=False)
+
+
+def _cifar_archive(tmp_path, skip=''):
+  """A tar.gz laid out as the official one, with small batches."""
+  import tarfile
+  staged = tmp_path / 'staged' / cifar10.FOLDER
+  staged.mkdir(parents=True)
+  expected = _write_cifar(staged)
+  archive = tmp_path / 'official.tar.gz'
+  with tarfile.open(archive, 'w:gz') as tar:
+    for path in sorted(staged.iterdir()):
+      if path.name != skip:
+        tar.add(path, arcname=f'{cifar10.FOLDER}/{path.name}')
+  return archive, expected
+
+
+def test_cifar10_is_downloaded_verified_and_only_its_batches_kept(tmp_path, monkeypatch):
+  import shutil
+  archive, expected = _cifar_archive(tmp_path)
+  fetched = []
+
+  def fake_fetch(url, dest, sha256, timeout_s):
+    assert url == cifar10.ARCHIVE_URL and sha256 == cifar10.ARCHIVE_SHA256
+    fetched.append(url)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return pathlib.Path(shutil.copy(archive, dest))
+
+  monkeypatch.setattr(cifar10.download_lib, 'fetch', fake_fetch)
+  root = tmp_path / 'data'
+  ds = cifar10.load_cifar10(str(root))
+  np.testing.assert_array_equal(ds.test_images, expected['test_batch.bin'][0])
+  assert sorted(p.name for p in (root / cifar10.FOLDER).iterdir()) == sorted(
+      cifar10.TRAIN_FILES + cifar10.TEST_FILES)
+  assert not (root / 'cifar-10-binary.tar.gz').exists()
+  cifar10.load_cifar10(str(root))  # found now: no second download
+  assert len(fetched) == 1
+
+
+def test_cifar10_archive_without_a_batch_or_unreachable_is_one_clear_error(tmp_path, monkeypatch):
+  import shutil
+  archive, _ = _cifar_archive(tmp_path, skip='test_batch.bin')
+  monkeypatch.setattr(cifar10.download_lib, 'fetch',
+                      lambda url, dest, sha256, timeout_s: pathlib.Path(shutil.copy(archive, dest)))
+  (tmp_path / 'data').mkdir()
+  with pytest.raises(DataError, match='not the CIFAR-10 binary archive'):
+    cifar10.load_cifar10(str(tmp_path / 'data'))
+
+  def offline(url, dest, sha256, timeout_s):
+    raise DataError(f'download of {url} failed: no network')
+
+  monkeypatch.setattr(cifar10.download_lib, 'fetch', offline)
+  with pytest.raises(DataError, match=r'and download of .* failed: no network; fetch'):
+    cifar10.load_cifar10(str(tmp_path / 'elsewhere'))

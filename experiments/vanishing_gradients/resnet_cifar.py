@@ -105,8 +105,9 @@ def render(results, findings) -> str:
         f"{PAPER_TEST_ERROR[r['depth']]:.2%}" if r['block'] == 'residual'
         and r['depth'] in PAPER_TEST_ERROR else '-', r['train_time_s']]
        for r in results['rows']])
-  data_note = ('CIFAR-10 here is the JPEG re-encoding of ../shared/data (pixels differ from the '
-               'official set), so errors are comparable to the paper\'s, not equal.'
+  data_note = ('CIFAR-10 is read from the binary batches found or downloaded; a copy re-encoded '
+               'through JPEG (pixels differ from the official set) gives errors comparable to '
+               'the paper\'s, not equal.'
                if results['data'] == 'cifar10' else
                f"This is the small-scale stand-in on {results['data']}, not the paper's setting; "
                'the full preset (CIFAR-10, 64k iterations) is a GPU run.')

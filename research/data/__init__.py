@@ -26,5 +26,5 @@ def load_dataset(name: str, data_dir: str = '', download: bool = True) -> Datase
   if name in mnist.SOURCES:
     return mnist.load_idx_dataset(mnist.SOURCES[name], data_dir, download)
   if name == 'cifar10':
-    return cifar10.load_cifar10(data_dir)
+    return cifar10.load_cifar10(data_dir, download)
   raise UserError(f'data={name!r} is not a dataset; choose one of {", ".join(NAMES)}')
