@@ -67,10 +67,7 @@ def selection(rows: list[dict], goal: str) -> dict:
     return {'best': best['point'], 'runner_up': None, 'separated': False,
             'sentence': f'One point only: {name(best)}.'}
   second = ranked[1]
-  if goal == 'max':
-    separated = best['ci95_low'] > second['ci95_high']
-  else:
-    separated = best['ci95_high'] < second['ci95_low']
+  separated = not stats.intervals_overlap(best, second)  # best leads by mean in goal's sense
   verdict = ('beyond the seed spread (the 95% intervals do not overlap)' if separated else
              'inconclusive: within the seed spread of the runner-up')
   return {'best': best['point'], 'runner_up': second['point'], 'separated': bool(separated),

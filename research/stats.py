@@ -22,6 +22,12 @@ def over_seeds(values) -> dict:
           'ci95_low': mean - half, 'ci95_high': mean + half}
 
 
+def intervals_overlap(a: dict, b: dict) -> bool:
+  """Whether two over_seeds 95% intervals overlap: a difference inside the seed spread (an
+  undefined interval, from one seed, overlaps everything)."""
+  return not (a['ci95_high'] < b['ci95_low'] or b['ci95_high'] < a['ci95_low'])
+
+
 def line_fit(x, y) -> dict:
   """Least-squares y = slope * x + intercept, with r^2 (1 for a perfect line; nan when y is
   constant or fewer than two points): how conclusions test a claimed trend, not assume it."""

@@ -236,8 +236,8 @@ def test_model_size_choices_and_optimism_follow_their_numbers():
 
 
 def test_intervals_overlap_only_inside_the_spread():
-  assert groups.overlap(_seeds(1, 2, 3), _seeds(2, 3, 4))
-  assert not groups.overlap(_seeds(1, 1.1, 1.2), _seeds(5, 5.1, 5.2))
+  assert stats.intervals_overlap(_seeds(1, 2, 3), _seeds(2, 3, 4))
+  assert not stats.intervals_overlap(_seeds(1, 1.1, 1.2), _seeds(5, 5.1, 5.2))
   assert groups.first_epoch_at([0.9, 0.5, 0.2], 0.5) == 2
   assert groups.first_epoch_at([0.9, None, math.nan], 0.5) is None
 

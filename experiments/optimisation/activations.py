@@ -114,13 +114,13 @@ def _speed_verdict(rows: dict) -> tuple[str, float | None, bool]:
   if not reached:
     return 'no activation reached the target error with every seed', None, True
   order = sorted(reached, key=lambda n: reached[n]['mean'])
-  ties = [n for n in order[1:] if groups.overlap(reached[order[0]], reached[n])]
+  ties = [n for n in order[1:] if stats.intervals_overlap(reached[order[0]], reached[n])]
   text = (f'{order[0]} reaches it first' + (f", inside the seed spread of {', '.join(ties)}"
                                             if ties else ', outside every other\'s seed spread'))
   ratio = None
   if 'relu' in reached and 'tanh' in reached:
     ratio = reached['tanh']['mean'] / reached['relu']['mean']
-    text_inside = groups.overlap(reached['tanh'], reached['relu'])
+    text_inside = stats.intervals_overlap(reached['tanh'], reached['relu'])
     return text, ratio, text_inside
   return text, ratio, True
 
@@ -128,7 +128,7 @@ def _speed_verdict(rows: dict) -> tuple[str, float | None, bool]:
 def analyze(results) -> dict:
   lin = results['linear']
   exact = lin['max_relative_gap'] < 1e-4 and lin['prediction_agreement'] == 1.0
-  same = groups.overlap(lin['deep_accuracy'], lin['logistic_accuracy'])
+  same = stats.intervals_overlap(lin['deep_accuracy'], lin['logistic_accuracy'])
   rows = {r['activation']: r for r in results['rows']}
   speed, ratio, inside = _speed_verdict(rows)
   krizhevsky = ('not measured (ReLU or tanh did not reach the target with every seed, or did '

@@ -106,7 +106,8 @@ def analyze(results) -> dict:
   timed = {b: t for b, t in times.items() if t is not None}
   fastest = min(timed, key=timed.get) if timed else None
   others = [r for r in finished if r is not best]
-  clear = bool(best) and all(not groups.overlap(best['val_loss'], r['val_loss']) for r in others)
+  clear = bool(best) and not any(stats.intervals_overlap(best['val_loss'], r['val_loss'])
+                                 for r in others)
   v = results['variance']
   lo, hi = SLOPE_BOUNDS
   return {

@@ -82,11 +82,6 @@ def interval(s: dict, scale: float = 1.0, digits: int = 2, none: str = 'diverged
           f"{s['ci95_high'] * scale:.{digits}f}]")
 
 
-def overlap(a: dict, b: dict) -> bool:
-  """Whether two 95% intervals overlap: a difference inside the seed spread."""
-  return not (a['ci95_high'] < b['ci95_low'] or b['ci95_high'] < a['ci95_low'])
-
-
 def train_sweep(cfg, context) -> dict[str, dict]:
   """Sections 3 and 4's groups, one per optimizer, each every rate x seed: trained by
   whichever section runs first and read back by the other."""

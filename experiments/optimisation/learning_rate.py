@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from experiments.optimisation import groups
-from research import report
+from research import report, stats
 
 TITLE = 'The learning rate: too low, too high, and the divergence threshold'
 
@@ -51,10 +51,10 @@ def claim_for(rows: list[dict]) -> dict:
       'best_rate': best['rate'], 'threshold': threshold,
       'too_low_slow': (lowest is not best and not lowest['diverged']
                        and lowest['loss']['mean'] > best['loss']['mean']
-                       and not groups.overlap(lowest['loss'], best['loss'])),
-      'too_high_worse': any(r['diverged'] or (r['loss']['mean'] > best['loss']['mean']
-                                              and not groups.overlap(r['loss'], best['loss']))
-                            for r in above)}
+                       and not stats.intervals_overlap(lowest['loss'], best['loss'])),
+      'too_high_worse': any(r['diverged'] or (
+          r['loss']['mean'] > best['loss']['mean']
+          and not stats.intervals_overlap(r['loss'], best['loss'])) for r in above)}
 
 
 def analyze(results) -> dict:

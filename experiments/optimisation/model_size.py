@@ -114,7 +114,8 @@ def analyze(results) -> dict:
   offset = float(np.mean([half(r, 0) - half(r, 1) for r in rows]))
   optimism = half(by_test, 0) - half(by_test, 1) - offset
   largest = max(rows, key=lambda r: (r['depth'], r['width']))
-  stopped = [r for r in rows if groups.overlap(r['early_stopped_test'], r['test_accuracy'])]
+  stopped = [r for r in rows
+             if stats.intervals_overlap(r['early_stopped_test'], r['test_accuracy'])]
   reg = results['regularised']
   return {
       'headline': {'chosen_by_cv': label(by_cv), 'chosen_by_val': label(by_val),
@@ -135,7 +136,7 @@ def analyze(results) -> dict:
                          'stopping at the best validation epoch is inside the seed spread of '
                          f'the fixed budget for every size (largest: {label(largest)})'),
       'l2': ('inconclusive: with and without weight decay are inside each other\'s seed spread'
-             if groups.overlap(reg['with'], reg['without']) else
+             if stats.intervals_overlap(reg['with'], reg['without']) else
              'weight decay ' + ('raises' if reg['with']['mean'] > reg['without']['mean']
                                 else 'lowers') + ' test accuracy outside the seed spread')}
 

@@ -53,7 +53,7 @@ def steps_to_target(r: dict, target: float) -> dict:
 def _compare(a: tuple[str, dict], b: tuple[str, dict], lower_is_better: bool) -> str:
   """'a' or 'b' when one is better outside the seed spread, else 'inconclusive'."""
   (na, sa), (nb, sb) = a, b
-  if not (sa['n'] and sb['n']) or groups.overlap(sa, sb):
+  if not (sa['n'] and sb['n']) or stats.intervals_overlap(sa, sb):
     return 'inconclusive'
   better_a = sa['mean'] < sb['mean'] if lower_is_better else sa['mean'] > sb['mean']
   return na if better_a else nb
