@@ -2,17 +2,20 @@
 
 `train` examples run for real, cut to a few steps (their settings otherwise as written);
 the other experiments' examples take minutes to hours, so their exact overrides go through
-`config` (parsed and validated, nothing run); the launchers' through `--dry-run`. Each exits
+`config` (parsed and validated, nothing run); the launchers' through `--dry-run`; the sweep's
+on a copy of its file whose runs are cut to the same few steps. Each exits
 0, or 2 where the README says so in its comment: that one runs in its own process with one
 CPU device, as on a newcomer's machine; the rest run in this process (eight simulated
 devices, the compilation caches warm), which is what keeps the test short.
 """
+import pathlib
 import re
 import shlex
 import subprocess
 import time
 
 from experiments import cli
+from launch import sweep
 from tests.conftest import REPO, run_cli
 
 CUT = ['steps=20', 'eval_every=10', 'checkpoint_every=10', 'log_every=10']
@@ -22,8 +25,8 @@ def readme_commands() -> list[str]:
   """Every command line of the README's code blocks, continuation lines joined."""
   lines, commands, i = (REPO / 'README.md').read_text().splitlines(), [], 0
   while i < len(lines):
-    if lines[i].startswith('    python -m experiments') or re.match(r'    launch/\S+\.sh ',
-                                                                           lines[i]):
+    if (lines[i].startswith(('    python -m experiments', '    .venv/bin/python -m launch.sweep'))
+        or re.match(r'    launch/\S+\.sh ', lines[i])):
       text = lines[i].strip()
       while text.endswith('\\'):
         i += 1
@@ -34,10 +37,13 @@ def readme_commands() -> list[str]:
 
 
 def as_run(text: str) -> tuple[list[str], str]:
-  """(what the test runs, how): 'run', 'validate', 'dry-run' or 'skip' (the usage lines)."""
+  """(what the test runs, how): 'run', 'validate', 'dry-run', 'sweep' or 'skip' (the usage
+  lines)."""
   argv = shlex.split(text, comments=True)
   if 'NAME' in argv:
     return argv, 'skip'
+  if argv[2] == 'launch.sweep':
+    return [*argv[3:], *(['--dry-run'] if argv[3] == 'slurm' else [])], 'sweep'
   if argv[0].startswith('launch/'):
     return [argv[0], '--dry-run', *argv[1:]], 'dry-run'
   args = argv[3:]
@@ -50,11 +56,22 @@ def as_run(text: str) -> tuple[list[str], str]:
   return args, 'run'
 
 
+def run_sweep(argv: list[str], cwd: pathlib.Path) -> int:
+  """A `launch.sweep` command on a copy of its sweep file (same name, so the same workdir) whose
+  runs are cut to a few steps; `slurm` gets `--dry-run` (slurm.sh runs as a subprocess)."""
+  command, path, *rest = argv
+  copy = cwd / 'sweeps' / pathlib.Path(path).name
+  if not copy.exists():
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_text((REPO / path).read_text() + f'\nSWEEP["fixed"] = [*SWEEP["fixed"], *{CUT!r}]\n')
+  return sweep.main([command, str(copy), *rest])
+
+
 def test_the_readme_commands_run_in_order_from_a_fresh_directory(tmp_path, monkeypatch, capsys):
   monkeypatch.chdir(tmp_path)
   commands = readme_commands()
   assert len(commands) > 20
-  ran = {'run': 0, 'validate': 0, 'dry-run': 0, 'skip': 0}
+  ran = {'run': 0, 'validate': 0, 'dry-run': 0, 'sweep': 0, 'skip': 0}
   for text in commands:
     argv, how = as_run(text)
     ran[how] += 1
@@ -62,7 +79,9 @@ def test_the_readme_commands_run_in_order_from_a_fresh_directory(tmp_path, monke
       continue
     expected = 2 if 'else exit 2' in text else 0
     began = time.perf_counter()
-    if how == 'dry-run':
+    if how == 'sweep':
+      status, err = run_sweep(argv, tmp_path), ''
+    elif how == 'dry-run':
       done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
       status, err = done.returncode, done.stderr
     elif expected:
@@ -72,8 +91,11 @@ def test_the_readme_commands_run_in_order_from_a_fresh_directory(tmp_path, monke
       status, err = cli.main(argv), ''
     assert status == expected, f'{text}\n{err[-1500:]}'
     print(f'{time.perf_counter() - began:6.1f} s  {how:8s} {text}')
-  assert ran['run'] >= 10 and ran['validate'] >= 8 and ran['dry-run'] >= 2
+  assert ran['run'] >= 10 and ran['validate'] >= 8 and ran['dry-run'] >= 2 and ran['sweep'] == 4
+  assert (tmp_path / 'runs/sweeps/train_quick/summary.md').exists()
   capsys.readouterr()
   assert cli.main(['runs']) == 0
   table = capsys.readouterr().out
-  assert table.count('| finished |') == ran['run'] - 3  # less list, runs, the 4-device run
+  sweep_runs = len(sweep.expand(sweep.load(tmp_path / 'sweeps/train_quick.py')))
+  # less list, runs and the 4-device run; plus the sweep's
+  assert table.count('| finished |') == ran['run'] - 3 + sweep_runs
