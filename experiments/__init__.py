@@ -4,7 +4,8 @@ Modules are imported when asked for: a run pays only for its own experiment's im
 """
 import importlib
 
-NAMES = ('train', 'autodiff', 'vanishing_gradients', 'dropout', 'optimisation', 'throughput')
+NAMES = ('train', 'autodiff', 'vanishing_gradients', 'dropout', 'optimisation', 'losses',
+         'throughput')
 
 
 def get(name: str):

@@ -16,8 +16,9 @@ KEPT = ('accuracy', 'loss', 'log_loss', 'ece')
 
 
 def _finite_or_none(value):
-  """A diverged member's metric is None in results.json, which strict JSON can read."""
-  return value if math.isfinite(value) else None
+  """A diverged member's metric is None in results.json, which strict JSON can read (a list,
+  such as a confusion matrix, is kept as it is)."""
+  return value if isinstance(value, list) or math.isfinite(value) else None
 
 
 def members(rates, seeds: int, base_seed: int) -> tuple[list[int], list[float]]:

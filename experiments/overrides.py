@@ -32,6 +32,7 @@ def coerce(key: str, current, value):
   """`value` converted to the type of `current`, or a UserError."""
   ok = False
   if isinstance(current, bool):
+    value = {'true': True, 'false': False}.get(value, value) if isinstance(value, str) else value
     ok = isinstance(value, bool)
   elif isinstance(current, int):
     ok = isinstance(value, int) and not isinstance(value, bool)

@@ -8,7 +8,7 @@ import pathlib
 import ml_collections
 
 from experiments import rundir
-from research import report
+from research import metrics, report
 from research.data import load_dataset
 from research.train import config as config_lib
 from research.train import distributed, driver, loop, metrics_log, transfer
@@ -52,6 +52,7 @@ def _write_report(workdir: pathlib.Path, config, results: dict) -> None:
                    for split in evaluated)],
       [[k, *(results[split][k] for split in evaluated)] for k in REPORTED[config.task]])
   curves = _curves_section(workdir, results.get('test_curves'))
+  classes = _per_class_section(workdir, t)
   probes = _diagnostics_section(workdir, records)
   (workdir / 'report.md').write_text(f"""# train: {config.model} on {config.data}
 
@@ -69,7 +70,7 @@ and machine: `manifest.json`.
 {table}
 
 ![loss curves](loss.png)
-{curves}{probes}
+{classes}{curves}{probes}
 ## Conclusion
 After {results['final_step']} steps{_stopped(results)} {_outcome(config.task, t)}. Final state
 fingerprint
@@ -100,6 +101,21 @@ def _diagnostics_section(workdir: pathlib.Path, records: list[dict]) -> str:
       for layer in layers}, 'step', 'gradient norm (per layer)', logy=True)
   return ('\nPer-layer gradient norms on the fixed probe batch (all the probes are in '
           '`metrics.jsonl`, split "diagnostics"):\n\n![gradient norms](diagnostics.png)\n')
+
+
+def _per_class_section(workdir: pathlib.Path, test: dict) -> str:
+  """A classifier's test confusion matrix as a heat map, and each class's precision, recall,
+  F1 and support."""
+  if 'confusion_matrix' not in test:
+    return ''
+  with report.figure(workdir / 'confusion.png', panel_size=(5, 4.5)) as (_, (ax,)):
+    report.confusion_heatmap(ax, test['confusion_matrix'], 'test confusion matrix')
+  classes = metrics.per_class(test['confusion_matrix'])
+  table = report.markdown_table(
+      ['class', 'precision', 'recall', 'F1', 'support'],
+      [[c, f'{p:.4f}', f'{r:.4f}', f'{f:.4f}', int(n)] for c, (p, r, f, n) in enumerate(zip(
+          classes['precision'], classes['recall'], classes['f1'], classes['support']))])
+  return f"\nPer class, on the test set:\n\n{table}\n\n![confusion matrix](confusion.png)\n"
 
 
 def _curves_section(workdir: pathlib.Path, curves: dict | None) -> str:

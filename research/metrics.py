@@ -115,13 +115,25 @@ def binned_auc(pos_H: np.ndarray, neg_H: np.ndarray) -> float:
   return float(wins / pairs) if pairs else float('nan')
 
 
+def per_class(confusion_CxC) -> dict[str, np.ndarray]:
+  """Precision, recall, F1 and support of each class from a confusion matrix [true, predicted]
+  (counts, or expected counts: any non-negative weights); 0 where a ratio has no denominator,
+  as scikit-learn's zero_division=0."""
+  cm = np.asarray(confusion_CxC, np.float64)
+  tp_C = np.diag(cm)
+  precision_C = _safe_divide(tp_C, cm.sum(0))
+  recall_C = _safe_divide(tp_C, cm.sum(1))
+  return {'precision': precision_C, 'recall': recall_C,
+          'f1': _safe_divide(2 * precision_C * recall_C, precision_C + recall_C),
+          'support': cm.sum(1)}
+
+
 def summarize(stats: ClassificationStats) -> dict:
   """Final numbers, as plain Python floats and lists ready for JSON."""
   s = jax.tree.map(lambda x: np.asarray(x, np.float64), stats)
+  classes = per_class(s.confusion_CxC)
   tp_C = np.diag(s.confusion_CxC)
-  precision_C = _safe_divide(tp_C, s.confusion_CxC.sum(0))
-  recall_C = _safe_divide(tp_C, s.confusion_CxC.sum(1))
-  f1_C = _safe_divide(2 * precision_C * recall_C, precision_C + recall_C)
+  precision_C, recall_C, f1_C = classes['precision'], classes['recall'], classes['f1']
   count = max(float(s.count), 1.0)
   ece = float(np.abs(s.ece_correct_K - s.ece_confidence_K).sum() / count)
   aucs = [binned_auc(p, n) for p, n in zip(s.auc_pos_CxH, s.auc_neg_CxH)]

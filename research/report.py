@@ -41,6 +41,20 @@ def figure(path: pathlib.Path, panels: int = 1, panel_size: tuple[float, float] 
     plt.close(fig)
 
 
+def confusion_heatmap(ax, confusion, title: str = '') -> None:
+  """A confusion matrix [true, predicted] as a heat map, each cell annotated with its count
+  (up to 12 classes; beyond that the numbers would not fit)."""
+  import numpy as np
+  cm = np.asarray(confusion)
+  ax.imshow(cm, cmap='Blues')
+  if len(cm) <= 12:
+    for (i, j), v in np.ndenumerate(cm):
+      ax.text(j, i, fmt(v) if not float(v).is_integer() else str(int(v)), ha='center',
+              va='center', fontsize=8, color='white' if v > cm.max() / 2 else 'black')
+  ax.set(xticks=range(len(cm)), yticks=range(len(cm)), xlabel='predicted', ylabel='true',
+         title=title)
+
+
 def plot_curves(path: pathlib.Path, series: dict[str, tuple[list, list]], xlabel: str,
                 ylabel: str, title: str = '', logy: bool = False, logx: bool = False) -> None:
   """One line per name in `series`, each given as (xs, ys)."""

@@ -150,6 +150,14 @@ def test_train_report_tells_the_training_set_time_and_probes(tmp_path):
   assert 'training-batch accuracy over the last log interval' in report
   assert '![gradient norms](diagnostics.png)' in report
   assert (tmp_path / 'diagnostics.png').stat().st_size > 1000
+  # Per class: the confusion matrix as a heat map, and a row per class whose recall and
+  # support are the matrix's.
+  assert '![confusion matrix](confusion.png)' in report
+  assert (tmp_path / 'confusion.png').stat().st_size > 1000
+  cm = np.asarray(json.loads((tmp_path / 'results.json').read_text())['test']['confusion_matrix'])
+  row = next(line for line in report.splitlines() if line.startswith('| 3 |')).split('|')
+  assert float(row[3]) == pytest.approx(cm[3, 3] / cm[3].sum(), abs=1e-4)
+  assert int(row[5]) == cm[3].sum()
 
 
 def test_list_names_the_experiments(capsys):
@@ -221,8 +229,17 @@ def test_run_help_says_how_to_override_and_where_the_keys_are():
 
 
 @pytest.mark.parametrize('name', ['autodiff', 'vanishing_gradients', 'dropout', 'optimisation',
-                                  'throughput'])
+                                  'losses', 'throughput'])
 def test_every_experiment_describes_every_key(name, capsys):
   assert cli.main(['config', name, '--quick']) == 0
   for line in capsys.readouterr().out.splitlines():
     assert len(line.split()) > 3, f'{name}: {line.split()[0]} has no description'
+
+
+def test_a_switch_takes_true_or_false_in_either_case():
+  from experiments import overrides
+  from research.errors import UserError
+  for text, value in (('false', False), ('False', False), ('true', True), ('True', True)):
+    assert overrides.coerce('download', True, overrides.parse_value(text)) is value
+  with pytest.raises(UserError, match="download='yes' has the wrong type"):
+    overrides.coerce('download', True, overrides.parse_value('yes'))

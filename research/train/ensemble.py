@@ -185,6 +185,23 @@ class Ensemble:
     outputs = step_lib.test_outputs(self.step_cfg, self.model(rate), variables, images)
     return self.task.eval_stats(self.loss(rate), outputs, labels_B, mask_B)
 
+  def outputs(self, states, split: str) -> np.ndarray:
+    """Every member's test-mode outputs on a whole split (members x examples x units), in
+    batches of one shape, for analyses that need more than the task's statistics."""
+    images, labels = self.dataset.split(split)
+    if not hasattr(self, '_outputs_batch'):
+      def member_outputs(state, rate, images):
+        variables = {'params': state.params,
+                     **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
+        images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
+        return step_lib.test_outputs(self.step_cfg, self.model(rate), variables, images)
+      self._outputs_batch = jax.jit(jax.vmap(member_outputs, in_axes=(0, 0, None)))
+    found, b = [], self.eval_batch
+    for start in range(0, len(labels), b):
+      index, _ = pipeline.padded(np.arange(start, start + b), len(labels))
+      found.append(np.asarray(self._outputs_batch(states, self.rates, images[index])))
+    return np.concatenate(found, axis=1)[:, :len(labels)]
+
   def split_metrics(self, states, split: str) -> list[dict]:
     """Each member's test-mode metrics on a whole split, in batches of one shape (padded and
     masked), so that both splits share one compiled program."""
