@@ -111,8 +111,11 @@ def analyze(results) -> dict:
     else:
       verdict = (f"the notes' claim does not hold here: with {worst} MSE's test RMSE "
                  f"({s['mse']['mean']:.3g}) is below MAE's ({s['mae']['mean']:.3g})")
+  key = lambda label: label.replace('% ', 'pct_').replace(' ', '_')  # '20% outliers': 20pct_
   return {'headline': {**{f'exact_{k}': v for k, v in errors.items()},
-                       **{f'best_{label}': p['best'] for label, p in per_data.items()}},
+                       **{f'best_{key(label)}': p['best'] for label, p in per_data.items()},
+                       **{f'test_rmse_{name}_{key(label)}': s['mean'] for label, p in
+                          per_data.items() for name, s in p['stats'].items()}},
           'exact_errors': errors, 'per_data': per_data, 'verdict': verdict}
 
 
