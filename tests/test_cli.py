@@ -229,7 +229,7 @@ def test_run_help_says_how_to_override_and_where_the_keys_are():
 
 
 @pytest.mark.parametrize('name', ['autodiff', 'vanishing_gradients', 'dropout', 'optimisation',
-                                  'losses', 'throughput'])
+                                  'losses', 'transfer', 'throughput'])
 def test_every_experiment_describes_every_key(name, capsys):
   assert cli.main(['config', name, '--quick']) == 0
   for line in capsys.readouterr().out.splitlines():

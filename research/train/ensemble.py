@@ -29,7 +29,7 @@ from research.data import pipeline
 from research.data.dataset import Dataset
 from research.errors import UserError
 from research.models import build_model
-from research.train import driver, state as state_lib, step as step_lib
+from research.train import driver, state as state_lib, step as step_lib, transfer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,8 @@ class EnsembleConfig:
   eval_batch_size: int = 1000
   task: str = 'classification'   # research/tasks.py
   stop_on_divergence: bool = True  # False: a diverged member is kept (NaN), the rest train on
+  init_from: str = ''            # a run directory whose newest weights every member starts from
+  init_exclude: str = ''         # a regex of the parameters that keep their own initialisation
 
 
 class Ensemble:
@@ -67,6 +69,8 @@ class Ensemble:
         seed=0, global_batch=cfg.batch_size, num_devices=1,
         loss=tasks.loss_for(cfg.task, cfg.loss), augment=cfg.augment,
         axis_name=None, total_steps=self.total_steps, task=self.task)
+    if cfg.init_from:  # read once, here: the traced initialisations take it from the cache
+      transfer.source_weights(cfg.init_from)
     template = jax.eval_shape(lambda: self._variables_one(jnp.int32(0), jnp.float32(0)))
     self._template_params = template['params']
     devices = list(devices or jax.local_devices())
@@ -124,9 +128,13 @@ class Ensemble:
     return self._hyperparameter('loss', tasks.loss_for(self.cfg.task, self.cfg.loss), rate)
 
   def _variables_one(self, seed, rate):
-    # As research/train/state.init_variables: the same parameters as a `train` run's.
+    # As research/train/state.init_variables (and transfer.transplant with init_from): the same
+    # parameters as a `train` run's.
     dummy = jnp.zeros((1, *self.dataset.image_shape), jnp.float32)
-    return self.model(rate).init(jax.random.key(seed), dummy, train=False)
+    variables = self.model(rate).init(jax.random.key(seed), dummy, train=False)
+    if self.cfg.init_from:
+      variables = transfer.transplant(variables, self.cfg.init_from, self.cfg.init_exclude)
+    return variables
 
   def init(self, seeds=None, rates=None):
     """Initial states of the members (or of other seeds and rates, as many as there are
