@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 
 from experiments import cli
-from experiments.transfer import SECTIONS, freeze_depth, strategies
+from experiments.transfer import SECTIONS, domain_shift, features, freeze_depth, strategies
 from experiments.transfer import config as config_lib
 from research import optim
 from research.data import load_dataset, splits
 from research.train import ensemble, transfer
 
 TINY = ['seeds=2', 'depth=1', 'width=16', 'records=2', 'source.steps=40',
-        'strategies.examples=(5,)', 'strategies.steps=20', 'freeze_depth.steps=20']
+        'strategies.examples=(5,)', 'strategies.steps=20', 'freeze_depth.steps=20',
+        'domain_shift.fractions=(0,1)', 'domain_shift.steps=20', 'features.random_seeds=2',
+        'features.max_iter=50']
 
 
 @pytest.fixture(scope='module')
@@ -30,10 +32,13 @@ def test_report_has_every_section_and_the_sources_are_train_runs(tiny_run):
   for number, module in enumerate(SECTIONS.values(), 1):
     assert f'## {number}. {module.TITLE}' in report
   assert report.count('**Conclusion.**') == len(SECTIONS)
-  for plot in ('strategies', 'freeze_depth'):
+  for plot in ('strategies', 'freeze_depth', 'domain_shift', 'features'):
     assert (tiny_run / f'{plot}.png').stat().st_size > 1000
   groups_run = sorted(p.name for p in (tiny_run / 'runs').iterdir())
-  assert len(groups_run) == 4 + 1 + 4  # the strategies; the base; the variants at n = 1
+  # The strategies; the base and the variants at n = 1; scratch and the two shifts.
+  assert len(groups_run) == 4 + 1 + 4 + 1 + 2
+  shifted = json.loads((tiny_run / 'source_A_shift_1' / 'results.json').read_text())
+  assert shifted['moved_positions'] > 50  # of digits' 64 pixels (a few land where they were)
   source_b = json.loads((tiny_run / 'source_B_20' / 'config.json').read_text())
   assert source_b['split']['classes'] == [5, 6, 7, 8, 9]
   assert source_b['split']['examples_per_class'] == 20
@@ -124,6 +129,39 @@ def test_yosinskis_shape_is_computed_not_assumed():
                                       [[0.6, 0.61, 0.62], [0.82, 0.83, 0.84]]))
   assert not flat['fine_never_below'] and not flat['frozen_falls']
   assert 'does not appear' in flat['verdict']
+
+
+def test_a_shift_moves_only_its_fraction_of_positions_and_keeps_every_pixel():
+  assert np.array_equal(domain_shift.shuffled_positions((8, 8, 1), 0.0, 0), np.arange(64))
+  order = domain_shift.shuffled_positions((8, 8, 1), 0.25, 0)
+  assert sorted(order) == list(range(64)) and np.sum(order != np.arange(64)) <= 16
+  data = load_dataset('digits')
+  moved = domain_shift.shifted(data, order)
+  np.testing.assert_array_equal(np.sort(moved.train_images.reshape(len(data.train_images), -1)),
+                                np.sort(data.train_images.reshape(len(data.train_images), -1)))
+
+
+def test_the_shift_verdict_names_where_transfer_helps_and_hurts():
+  runs = {'scratch': _run([0.80, 0.81, 0.82]),
+          '0': {**_run([0.90, 0.91, 0.92]), 'source_test_accuracy': 0.99},
+          '0.5': {**_run([0.80, 0.82, 0.81]), 'source_test_accuracy': 0.98},
+          '1': {**_run([0.60, 0.61, 0.62]), 'source_test_accuracy': 0.97}}
+  found = domain_shift.analyze({'runs': runs, 'fractions': [0, 0.5, 1]})
+  assert [r['verdict'] for r in found['rows']] == ['helps', 'inconclusive',
+                                                   'hurts (negative transfer)']
+  assert found['verdict'] == ('transfer helps up to a shift of 0; negative transfer (worse '
+                              'than scratch, outside the spread) at 1')
+
+
+def test_the_feature_verdict_compares_with_the_random_spread():
+  random = [{'h0': 0.80, 'h1': 0.70}, {'h0': 0.82, 'h1': 0.72}, {'h0': 0.81, 'h1': 0.71}]
+  found = features.analyze({'layers': ['h0', 'h1'], 'trained': {'h0': 0.95, 'h1': 0.71},
+                            'random': random})
+  assert [r['beats_random'] for r in found['rows']] == [True, False]
+  assert 'falls from the first hidden layer to the last' in found['verdict']
+  rising = features.analyze({'layers': ['h0', 'h1'], 'trained': {'h0': 0.81, 'h1': 0.95},
+                             'random': random})
+  assert 'does not fall' in rising['verdict']
 
 
 def test_the_config_and_its_quick_preset_are_valid():

@@ -3,8 +3,10 @@
 Question: when does a network trained on one task help on another? The classes split into two
 disjoint halves A and B (as Yosinski et al. 2014 split ImageNet's); a source network trained on A
 (an ordinary `train` run, reusable by any run with `init_from=`) is transferred to B as a
-frozen feature extractor, fine-tuned, or in two stages, with few and many labels; then its first
-n layers are copied, frozen or fine-tuned, for every n.
+frozen feature extractor, fine-tuned, or in two stages, with few and many labels; its first n
+layers are copied, frozen or fine-tuned, for every n; sources trained ever further from B
+(shuffled input positions) show where transfer stops helping; and linear probes of every layer
+show how generic its features are.
 
 Every comparison is over seeds with 95% intervals, and a gain inside the spread is
 inconclusive; B's validation split (fixed, stratified) gives the targets, its test split
@@ -19,14 +21,15 @@ import types
 import ml_collections
 
 from experiments import sections
-from experiments.transfer import freeze_depth, strategies
+from experiments.transfer import domain_shift, features, freeze_depth, strategies
 from experiments.transfer import config as config_lib
 from research import checks, typed_config
 from research.data import NUM_CLASSES, load_dataset
 from research.errors import UserError
 
-DESCRIPTION = 'transfer learning: strategies with few labels, and the depth of frozen layers'
-SECTIONS = {'strategies': strategies, 'freeze_depth': freeze_depth}
+DESCRIPTION = 'transfer learning: strategies, frozen depth, domain shift, generic features'
+SECTIONS = {'strategies': strategies, 'freeze_depth': freeze_depth,
+            'domain_shift': domain_shift, 'features': features}
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
@@ -55,6 +58,9 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.freeze_depth.examples = 20
   c.freeze_depth.steps = 300
   c.freeze_depth.batch_size = 32
+  c.domain_shift.examples = 20
+  c.domain_shift.steps = 300
+  c.domain_shift.batch_size = 32
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -81,17 +87,25 @@ def validate(c: ml_collections.ConfigDict) -> None:
                      ('strategies.steps', c.strategies.steps),
                      ('strategies.batch_size', c.strategies.batch_size),
                      ('freeze_depth.steps', c.freeze_depth.steps),
-                     ('freeze_depth.batch_size', c.freeze_depth.batch_size)):
+                     ('freeze_depth.batch_size', c.freeze_depth.batch_size),
+                     ('domain_shift.steps', c.domain_shift.steps),
+                     ('domain_shift.batch_size', c.domain_shift.batch_size),
+                     ('features.random_seeds', c.features.random_seeds),
+                     ('features.max_iter', c.features.max_iter)):
     checks.positive_ints(key, (value,))
   checks.positive_ints('channels', c.channels)
   checks.positive_ints('dense', c.dense)
   if any(type(n) is not int or n < 0 for n in c.strategies.examples) or not c.strategies.examples:
     raise UserError(f'strategies.examples={tuple(c.strategies.examples)!r} is not allowed; it '
                     'takes whole numbers of examples per class (0 = all)')
-  checks.at_least('freeze_depth.examples', c.freeze_depth.examples, 0)
+  for key in ('freeze_depth', 'domain_shift', 'features'):
+    checks.at_least(f'{key}.examples', c[key].examples, 0)
+  if not c.domain_shift.fractions or any(not 0 <= f <= 1 for f in c.domain_shift.fractions):
+    raise UserError(f'domain_shift.fractions={tuple(c.domain_shift.fractions)!r} is not '
+                    'allowed; each is a fraction of positions shuffled, 0 to 1')
   checks.rate('strategies.head_fraction', c.strategies.head_fraction)
   checks.greater_than_zero('strategies.head_fraction', c.strategies.head_fraction)
-  for key in ('source', 'strategies', 'freeze_depth'):
+  for key in ('source', 'strategies', 'freeze_depth', 'domain_shift'):
     checks.greater_than_zero(f'{key}.learning_rate', c[key].learning_rate)
 
 
@@ -100,10 +114,12 @@ def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
       workdir=workdir, manifest=manifest, config=config,
       load=functools.cache(lambda: load_dataset(config.data, config.data_dir, config.download)))
   measures = {'strategies': lambda: strategies.measure(config.strategies, context),
-              'freeze_depth': lambda: freeze_depth.measure(config.freeze_depth, context)}
+              'freeze_depth': lambda: freeze_depth.measure(config.freeze_depth, context),
+              'domain_shift': lambda: domain_shift.measure(config.domain_shift, context),
+              'features': lambda: features.measure(config.features, context)}
   return sections.run_sections(
       SECTIONS, config.sections, measures, workdir,
-      'transfer: strategies with few labels, and the depth of frozen layers',
+      'transfer: strategies, frozen depth, domain shift, generic features',
       ' '.join(__doc__.split('\n\n')[1:3]).replace('\n', ' '), manifest)
 
 

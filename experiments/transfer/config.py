@@ -1,7 +1,7 @@
 """The transfer experiment's options: defaults (the full preset), types and descriptions."""
 import dataclasses
 
-SECTION_NAMES = ('strategies', 'freeze_depth')
+SECTION_NAMES = ('strategies', 'freeze_depth', 'domain_shift', 'features')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +29,22 @@ class FreezeDepth:
 
 
 @dataclasses.dataclass(frozen=True)
+class DomainShift:
+  fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)  # of the source's positions shuffled
+  examples: int = 50              # per class of B; 0 = every one
+  steps: int = 2000               # the budget of every run on B
+  batch_size: int = 64            # examples per step
+  learning_rate: float = 1e-3     # Adam's rate
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+  examples: int = 0               # per class of B the probes train on; 0 = every one
+  random_seeds: int = 3           # randomly initialised networks probed for comparison
+  max_iter: int = 500             # the logistic regression's iterations (scikit-learn)
+
+
+@dataclasses.dataclass(frozen=True)
 class TransferConfig:
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
@@ -49,3 +65,5 @@ class TransferConfig:
   source: Source = Source()       # pre-training on A (and on B, for the BnB control)
   strategies: Strategies = Strategies()  # scratch, probe, fine-tune, two stages
   freeze_depth: FreezeDepth = FreezeDepth()  # Yosinski's AnB, AnB+, BnB, BnB+
+  domain_shift: DomainShift = DomainShift()  # sources ever further from the target
+  features: Features = Features()  # linear probes of every layer, trained against random
