@@ -47,19 +47,20 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.data = 'digits'
   c.fast_compile = True
   c.model = 'mlp'
+  c.depth = 2
   c.width = 64
   c.val_fraction = 0.2
   c.records = 10
   c.source.steps = 600
   c.source.batch_size = 64
   c.strategies.examples = (5, 20, 0)
-  c.strategies.steps = 300
+  c.strategies.steps = 200
   c.strategies.batch_size = 32
   c.freeze_depth.examples = 20
-  c.freeze_depth.steps = 300
+  c.freeze_depth.steps = 200
   c.freeze_depth.batch_size = 32
   c.domain_shift.examples = 20
-  c.domain_shift.steps = 300
+  c.domain_shift.steps = 200
   c.domain_shift.batch_size = 32
 
 
