@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 # pytest exits 5 when it collects no tests; that is not a failure of the code.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 0; fi; exit $$rc
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran"; exit 0; fi; exit $$rc
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -147,8 +147,11 @@ def test_sigterm_to_one_process_stops_both_at_the_same_checkpoint(tmp_path):
     assert time.monotonic() < deadline and procs[0].poll() is None, 'training never started'
     time.sleep(0.02)
   procs[1].send_signal(signal.SIGTERM)
-  errors = [p.communicate(timeout=120)[1] for p in procs]
+  outputs, errors = zip(*(p.communicate(timeout=120) for p in procs))
   assert [p.returncode for p in procs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+  # A brand-new directory is "starting", said once for the job, never "resuming".
+  assert ''.join(outputs).count(f'starting train in {workdir}') == 1
+  assert 'resuming' not in ''.join(outputs)
   steps = {re.search(r'stopped by SIGTERM after step (\d+)', e).group(1) for e in errors}
   assert len(steps) == 1, errors  # both stopped after the same step
   step = int(steps.pop())

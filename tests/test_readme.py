@@ -18,7 +18,7 @@ from experiments import cli
 from launch import sweep
 from tests.conftest import REPO, run_cli
 
-CUT = ['steps=20', 'eval_every=10', 'checkpoint_every=10', 'log_every=10']
+CUT = ['steps=10', 'eval_every=10', 'checkpoint_every=10', 'log_every=10']
 
 
 def readme_commands() -> list[str]:

@@ -13,7 +13,7 @@ from research.data import load_dataset
 from research.models import build_model
 from research.train import loop, state as state_lib, transfer
 from research.train import config as config_lib
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_killed_after_checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -112,3 +112,33 @@ def test_weights_that_do_not_fit_are_one_line_and_leave_no_workdir(tmp_path, sou
   assert "params 'output/bias' has shape (10,) there and (2,) here" in result.stderr
   assert len(result.stderr.strip().splitlines()) == 1
   assert not (tmp_path / 'run').exists()  # so the corrected command starts afresh
+
+
+def _fine_tune(source_run, **changes):
+  """Two classes fine-tuned from the source: a new head, the body frozen for 10 steps. SGD
+  with momentum, as in tests/test_parallel.py: Adam's sign-like first steps would amplify
+  rounding differences between device counts."""
+  return config_lib.replace(
+      config_lib.TrainConfig(), steps=30, checkpoint_every=10, eval_every=30, log_every=10,
+      init_from=str(source_run), init_exclude='output/.*',
+      **{'mlp.norm': 'batch', 'mlp.width': 32, 'split.classes': (3, 8),
+         'optim.freeze': ('hidden_.*',), 'optim.freeze_until': 10, 'optim.name': 'momentum',
+         'optim.learning_rate': 0.01, **changes})
+
+
+def test_a_fine_tuning_run_resumes_bit_identically(tmp_path, monkeypatch, source_run):
+  config, dataset = _fine_tune(source_run, num_devices=1), load_dataset('digits')
+  whole = loop.train_and_evaluate(config, tmp_path / 'whole', dataset, {})
+  run_killed_after_checkpoint(
+      monkeypatch, 20, lambda: loop.train_and_evaluate(config, tmp_path / 'cut', dataset, {}))
+  resumed = loop.train_and_evaluate(config, tmp_path / 'cut', dataset, {})
+  assert resumed['resumed_from_step'] == 20
+  assert resumed['state_fingerprint'] == whole['state_fingerprint']
+
+
+def test_a_fine_tuning_run_on_1_and_8_devices_agrees(tmp_path, source_run):
+  dataset = load_dataset('digits')
+  found = [loop.train_and_evaluate(_fine_tune(source_run, num_devices=n), tmp_path / str(n),
+                                   dataset, {})['test'] for n in (1, 8)]
+  assert found[0]['accuracy'] == found[1]['accuracy']
+  assert found[0]['loss'] == pytest.approx(found[1]['loss'], rel=1e-5)
