@@ -21,6 +21,14 @@ def fmt(value) -> str:
   return str(value)
 
 
+def percent_interval(s: dict) -> str:
+  """A stats.over_seeds summary of a fraction as 'mean% ± half-width%' (the 95% interval's),
+  the mean alone with one seed."""
+  if s['n'] < 2:
+    return f"{s['mean']:.1%}"
+  return f"{s['mean']:.1%} ± {s['ci95_high'] - s['mean']:.1%}"
+
+
 def markdown_table(headers: list[str], rows: list[list]) -> str:
   lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
   lines += ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in rows]

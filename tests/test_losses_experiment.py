@@ -17,7 +17,8 @@ TINY = ['seeds=2', 'regression.outlier_fractions=(0.2,)', 'regression.diabetes=f
         'classification_losses.epochs=2', 'classification_losses.rates=(0.01,)',
         'classification_losses.losses=(cross_entropy,mse)',
         'classification_losses.width=16', 'classification_losses.depth=1',
-        'imbalance.epochs=2', 'imbalance.gammas=(2,)', 'imbalance.ratios=(10,)', 'binary_decisions.epochs=2']
+        'imbalance.epochs=2', 'imbalance.gammas=(2,)', 'imbalance.ratios=(10,)',
+        'binary_decisions.epochs=2']
 GROUPS = ['binary_breast_cancer', *(f'imbalance_digits_10_{m}' for m in imbalance.METHODS),
           'loss_cross_entropy', 'loss_mse',
           *(f'regression_{loss}_linear_outliers_0.2' for loss in ('huber', 'mae', 'mse'))]

@@ -135,8 +135,8 @@ def plot(results, findings, workdir) -> None:
 
 
 def render(results, findings) -> str:
-  rows = [[name, f"{p['rate']:g}", stats_text(p['test_accuracy'], 100, '%'),
-           stats_text(p['test_ece'], 100, '%'), f"{p['test_log_loss']['mean']:.3f}",
+  rows = [[name, f"{p['rate']:g}", report.percent_interval(p['test_accuracy']),
+           report.percent_interval(p['test_ece']), f"{p['test_log_loss']['mean']:.3f}",
            p['epochs_to_target'] or 'not reached',
            f"{findings['gradient_at_small_p'][name]:.3g}"]
           for name, p in findings['per_loss'].items()]
@@ -159,8 +159,3 @@ gradient curves (left) put the closed form beside `jax.grad` of the library's lo
 **Conclusion.** {findings['verdict'][0].upper() + findings['verdict'][1:]}.
 """
 
-
-def stats_text(s: dict, scale: float = 1.0, unit: str = '') -> str:
-  if s['n'] < 2:
-    return f"{s['mean'] * scale:.2f}{unit}"
-  return f"{s['mean'] * scale:.2f}{unit} ± {(s['ci95_high'] - s['mean']) * scale:.2f}"

@@ -166,14 +166,11 @@ def plot(results, findings, workdir) -> None:
       ax.legend(fontsize=7)
 
 
-def _ci(s: dict) -> str:
-  return (f"{s['mean']:.1%}" if s['n'] < 2 else
-          f"{s['mean']:.1%} ± {s['ci95_high'] - s['mean']:.1%}")
-
 
 def render_setting(s: dict, a: dict) -> str:
-  rows = [[label, _ci(f['test']['accuracy']), _ci(f['test']['balanced_accuracy']),
-           _ci(f['test']['f1_macro']), f"{f['test']['lt_accuracy']['mean']:.1%}",
+  ci = report.percent_interval
+  rows = [[label, ci(f['test']['accuracy']), ci(f['test']['balanced_accuracy']),
+           ci(f['test']['f1_macro']), f"{f['test']['lt_accuracy']['mean']:.1%}",
            f"{f['test']['lt_f1_macro']['mean']:.1%}", f"{min(f['test']['recall']):.1%}",
            f"{f['val']['balanced_accuracy']['mean']:.1%}" + (' chosen' if label == a['chosen']
                                                               else '')]

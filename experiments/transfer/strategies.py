@@ -97,10 +97,6 @@ def plot(results, findings, workdir) -> None:
     ax.legend(fontsize=8)
 
 
-def _ci(s: dict) -> str:
-  return (f"{s['mean']:.1%}" if s['n'] < 2 else
-          f"{s['mean']:.1%} ± {s['ci95_high'] - s['mean']:.1%}")
-
 
 def render(results, findings) -> str:
   rows = []
@@ -108,7 +104,8 @@ def render(results, findings) -> str:
     for name in STRATEGIES:
       r = p['rows'][name]
       t = r['to_target']
-      rows.append([f"{label} ({p['train_examples']})", name, _ci(r['test_accuracy']),
+      rows.append([f"{label} ({p['train_examples']})", name,
+                   report.percent_interval(r['test_accuracy']),
                    f"{r['gain']:+.1%}" if name != 'scratch' else '', r['verdict'],
                    'never' if t['step'] is None else f"{t['step']} ({t['seconds']:.1f} s)"])
   table = report.markdown_table(
