@@ -108,10 +108,18 @@ def abstract(state):
                       state)
 
 
+# Options that change what a run records about itself, never what it computes: a run may be
+# resumed (or rerun in its directory) with other values.
+OBSERVATION_ONLY = ('profile_steps',)
+
+
 def changed_keys(saved: dict, current: dict, prefix: str = '') -> list[str]:
-  """Dotted names of the config leaves that differ between two JSON-normalised configs."""
+  """Dotted names of the config leaves that differ between two JSON-normalised configs (the
+  observation-only options aside)."""
   changed = []
   for key in sorted(set(saved) | set(current)):
+    if f'{prefix}{key}' in OBSERVATION_ONLY:
+      continue
     a, b = saved.get(key), current.get(key)
     if isinstance(a, dict) and isinstance(b, dict):
       changed += changed_keys(a, b, f'{prefix}{key}.')

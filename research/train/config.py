@@ -60,6 +60,7 @@ class TrainConfig:
   keep_checkpoints: int = 3     # newest checkpoints kept on disk
   diagnostics_every: int = 0    # steps between per-layer gradient/activation probes; 0 = never
   diagnostics_batch: int = 256  # training examples the probe uses (the first ones, fixed)
+  profile_steps: tuple[int, ...] = ()  # (a, b): a jax.profiler trace of steps a to b in profile/
   backend: str = 'shard_map'    # shard_map (jax.shard_map under jit) or pmap
   num_devices: int = 0          # devices to use; 0 = all local devices
   mlp: OPTIONS['mlp'] = OPTIONS['mlp']()          # the MLP's options (model=mlp)
@@ -143,6 +144,11 @@ def _validate_run(c: TrainConfig, datasets, normalizations, backends) -> None:
     checks.at_least(key, getattr(c, key), 1)
   for key in ('num_devices', 'diagnostics_every', 'seed'):
     checks.at_least(key, getattr(c, key), 0)
+  a_b = tuple(c.profile_steps)
+  if a_b and not (len(a_b) == 2 and all(type(s) is int for s in a_b)
+                  and 0 <= a_b[0] < a_b[1] <= c.steps):
+    raise UserError(f'profile_steps={a_b!r} is not allowed: give two steps a,b with '
+                    f'0 <= a < b <= steps ({c.steps})')
 
 
 def _validate_split(c: TrainConfig) -> None:

@@ -22,7 +22,8 @@ from typing import Any, Callable, Protocol
 import jax
 
 from research.errors import NonFiniteError, UserError
-from research.train import checkpoint, distributed, early_stopping, preemption, progress
+from research.train import (checkpoint, distributed, early_stopping, preemption, profiling,
+                            progress)
 from research.train.metrics_log import MetricsLog, read_records
 
 Records = list[tuple[int, dict]]  # (step, {name: float}) in step order
@@ -40,6 +41,7 @@ class Schedule:
   # False for sweeps that expect some members to diverge (a learning-rate sweep's largest
   # rates): their non-finite metrics are then logged, not a stop.
   stop_on_nonfinite: bool = True
+  profile_steps: tuple[int, ...] = ()  # (a, b): a profiler trace of steps a to b (profiling.py)
 
 
 class Program(Protocol):
@@ -109,6 +111,7 @@ class _Session:
   manifest: dict
   timing: Timing
   tracker: early_stopping.Tracker
+  trace: profiling.StepTrace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,8 +187,10 @@ def _train(session: _Session, state, start: int, stop_requested):
   unwritten = []  # records read and checked, to be logged after the next dispatch
   step = start
   while step < program.schedule.total_steps:
+    session.trace.before_call(step)
     state, call_metrics, taken = program.call(state, step)
     step += taken
+    session.trace.after_call(step, state)
     pending.append((step, call_metrics, taken))
     if unwritten:  # the device is busy with the call just dispatched: log meanwhile
       unwritten = _write_train(session, unwritten)
@@ -246,11 +251,12 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
   log = MetricsLog(workdir, start, enabled=distributed.is_main())
   if program.schedule.probe_every and start == 0:
     log.write(0, 'diagnostics', program.probe(state, 0))
+  trace = profiling.StepTrace(program.schedule.profile_steps, workdir / 'profile')
   # The SIGTERM handler stays ours until the checkpoint in flight is written.
   with preemption.sigterm_flag() as stop_requested:
     try:
       bar = progress.progress(total, start, desc, shown=distributed.is_main())
-      session = _Session(program, ckpt, log, bar, config_dict, manifest, timing, tracker)
+      session = _Session(program, ckpt, log, bar, config_dict, manifest, timing, tracker, trace)
       reached = start
       if not stopped:
         state, reached, stopped = _train(session, state, start, stop_requested)
@@ -260,6 +266,7 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
       if start < reached and not stopped:  # logged already where it stopped or finished
         _write_evaluations(log, reached, evaluations)
     finally:
+      trace.stop()  # a run that ends inside the window still writes its trace
       ckpt.close()
       log.close()
   return Trained(state=state, evaluations=evaluations, start=start, final_step=reached,

@@ -237,7 +237,7 @@ def open_run(config, dataset: Dataset) -> SingleRun:
   schedule = driver.Schedule(
       total_steps=config.steps, log_every=config.log_every, eval_every=config.eval_every,
       checkpoint_every=config.checkpoint_every, probe_every=config.diagnostics_every,
-      processes_agree=host_batches)
+      processes_agree=host_batches, profile_steps=tuple(config.profile_steps))
   return SingleRun(
       config=config, backend=backend, source=make_inputs(config, dataset, backend, host_batches),
       host_state=host_state,
