@@ -191,7 +191,8 @@ class Ensemble:
                  **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
     images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
     outputs = step_lib.test_outputs(self.step_cfg, self.model(rate), variables, images)
-    return self.task.eval_stats(self.loss(rate), outputs, labels_B, mask_B)
+    return self.task.eval_stats(self.loss(rate), outputs, self.task.targets(images, labels_B),
+                                mask_B)
 
   def outputs(self, states, split: str) -> np.ndarray:
     """Every member's test-mode outputs on a whole split (members x examples x units), in
