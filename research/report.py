@@ -79,3 +79,30 @@ def plot_curves(path: pathlib.Path, series: dict[str, tuple[list, list]], xlabel
       ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def image_grid(path: pathlib.Path, rows: list[tuple[str, object]], cell: float = 0.9) -> None:
+  """Rows of images (each N x H x W x C), each row's label at its left: reconstructions beside
+  the originals, or samples. Every image is drawn on the first row's range of values, so that
+  a row's contrast can be compared with the originals'."""
+  import numpy as np
+  plt = _pyplot()
+  columns = max(len(images) for _, images in rows)
+  fig, axes = plt.subplots(len(rows), columns, figsize=(cell * columns + 1.5, cell * len(rows)),
+                           dpi=110, squeeze=False)
+  low, high = float(np.min(rows[0][1])), float(np.max(rows[0][1]))
+  try:
+    for (label, images), line in zip(rows, axes):
+      for ax in line:
+        ax.set_axis_off()
+      for image, ax in zip(images, line):
+        image = np.asarray(image)
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else np.clip((image - low) / (high - low),
+                                                                      0, 1),
+                  cmap='gray', vmin=low, vmax=high)
+      line[0].text(-0.1, 0.5, label, transform=line[0].transAxes, ha='right', va='center',
+                   fontsize=8)
+    fig.subplots_adjust(left=1.5 / (cell * columns + 1.5), wspace=0.05, hspace=0.05)
+    fig.savefig(path)
+  finally:
+    plt.close(fig)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import linear_probe
 from experiments.transfer import groups
 from research import report, stats
 from research.data import pipeline
@@ -39,21 +40,12 @@ def layer_features(model, variables, images, mean, std, layers) -> dict[str, np.
   return {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in layers}
 
 
-def probe(train_x, train_y, test_x, test_y, max_iter: int) -> float:
-  """Test accuracy of standardised logistic regression fitted on the training features."""
-  from sklearn.linear_model import LogisticRegression
-  from sklearn.pipeline import make_pipeline
-  from sklearn.preprocessing import StandardScaler
-  fitted = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
-  fitted.fit(train_x, train_y)
-  return float(fitted.score(test_x, test_y))
-
-
 def probe_network(variables, model, data, layers, max_iter: int) -> dict[str, float]:
   features = {split: layer_features(model, variables, data.split(split)[0], data.mean,
                                     data.std, layers) for split in ('train', 'test')}
-  return {name: probe(features['train'][name], data.train_labels, features['test'][name],
-                      data.test_labels, max_iter) for name in layers}
+  return {name: linear_probe.accuracy(features['train'][name], data.train_labels,
+                                      features['test'][name], data.test_labels, max_iter)
+          for name in layers}
 
 
 def measure(cfg, context) -> dict:

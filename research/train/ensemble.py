@@ -47,6 +47,8 @@ class EnsembleConfig:
   fast_compile: bool = False     # LLVM -O1 instead of -O2: about half the compile time on a CPU
   eval_batch_size: int = 1000
   task: str = 'classification'   # research/tasks.py
+  corruption: tasks.CorruptionConfig = tasks.CorruptionConfig()  # task=reconstruction's inputs
+  adversarial: tasks.AdversarialConfig = tasks.AdversarialConfig()  # task=adversarial's rule
   stop_on_divergence: bool = True  # False: a diverged member is kept (NaN), the rest train on
   init_from: str = ''            # a run directory whose newest weights every member starts from
   init_exclude: str = ''         # a regex of the parameters that keep their own initialisation
@@ -64,7 +66,7 @@ class Ensemble:
                       'training examples')
     self.per_epoch = pipeline.steps_per_epoch(self.num_train, cfg.batch_size)
     self.total_steps = cfg.epochs * self.per_epoch
-    self.task = tasks.make_task(cfg.task, dataset.train_labels)
+    self.task = tasks.make_task(cfg.task, dataset.train_labels, cfg.corruption, cfg.adversarial)
     self.step_cfg = step_lib.StepConfig(
         seed=0, global_batch=cfg.batch_size, num_devices=1,
         loss=tasks.loss_for(cfg.task, cfg.loss), augment=cfg.augment,
