@@ -127,3 +127,35 @@ def hvp(f: Callable[[jax.Array], jax.Array], x_N: jax.Array, v_N: jax.Array,
   if method == 'full_hessian':
     return jax.hessian(f)(x_N) @ v_N
   raise ValueError(f'unknown method {method!r}; choose one of {", ".join(HVP_METHODS)}')
+
+
+ESTIMATED_VJPS = ('central_difference', 'spsa')
+
+
+def with_estimated_vjp(f: Fn, method: str, h: float = 1e-3, samples: int = 100):
+  """f: R^n -> R^m as g(x, key), whose VJP is estimated from evaluations of f alone: for a
+  block that AD cannot see through (a host callback, a simulator) inside a differentiable
+  program. 'central_difference' forms the Jacobian from 2n evaluations at step h; 'spsa' from
+  2 x `samples` evaluations along random directions drawn from `key` (per example when g is
+  vmapped over keys). The backward pass is then y_bar J."""
+
+  @jax.custom_vjp
+  def g(x_N, key):
+    del key
+    return f(x_N)
+
+  def forward(x_N, key):
+    return f(x_N), (x_N, key)
+
+  def backward(residuals, y_bar_M):
+    x_N, key = residuals
+    if method == 'central_difference':
+      jacobian_MxN = central_difference(f, x_N, h)
+    elif method == 'spsa':
+      jacobian_MxN = spsa_jacobian(f, x_N, key, samples, h)
+    else:
+      raise ValueError(f'unknown method {method!r}; choose one of {", ".join(ESTIMATED_VJPS)}')
+    return y_bar_M @ jacobian_MxN, None
+
+  g.defvjp(forward, backward)
+  return g

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from experiments import cli
-from experiments.autodiff import SECTIONS, accuracy, jacobian_cost, memory, swell
+from experiments.autodiff import (SECTIONS, accuracy, hybrid, implicit, jacobian_cost, memory,
+                                  swell)
+from research import autodiff
+from research import implicit as implicit_lib
 
 TINY = ['repeats=2', 'min_repeat_s=0.001',
         'jacobian.sizes=(2, 8)', 'jacobian.corner=(2, 8)', 'jacobian.hidden=16',
@@ -15,7 +18,9 @@ TINY = ['repeats=2', 'min_repeat_s=0.001',
         'hvp.widths=(2, 4)', 'hvp.inputs=3', 'hvp.batch=8', 'hvp.max_hessian_params=30',
         'accuracy.max_exponent=20', 'accuracy.spsa_samples=(1, 10)', 'accuracy.spsa_trials=2',
         'swell.max_nesting=3', 'manual_backprop.hidden_layers=((8,),)',
-        'manual_backprop.batch=16']
+        'manual_backprop.batch=16', 'implicit.width=8', 'implicit.batch=4',
+        'implicit.iterations=(5, 50)', 'implicit.tolerances=(1e-2, 1e-5)', 'hybrid.inputs=3',
+        'hybrid.width=4', 'hybrid.batch=4', 'hybrid.steps=(1e-2,)', 'hybrid.spsa_samples=(1, 10)']
 
 
 @pytest.fixture(scope='module')
@@ -32,7 +37,7 @@ def test_report_has_every_section_with_table_plot_and_conclusion(tiny_run):
   assert report.count('**Conclusion.**') == len(SECTIONS)
   assert report.count('![') == len(SECTIONS)
   for image in ('jacobian_heatmap', 'cheap_gradient', 'memory_depth', 'hvp', 'accuracy',
-                'swell', 'manual_backprop'):
+                'swell', 'manual_backprop', 'implicit', 'hybrid'):
     assert (tiny_run / f'{image}.png').stat().st_size > 1000
   results = json.loads((tiny_run / 'results.json').read_text())
   assert set(results['headline']) == set(SECTIONS)
@@ -64,6 +69,8 @@ def test_rerun_reuses_finished_sections(tiny_run, capsys):
     ('hvp.widths=(0, 4)', 'hvp.widths'),
     ('manual_backprop.batch=5000', 'manual_backprop.batch'),
     ('min_repeat_s=0', 'min_repeat_s'),
+    ('implicit.spectral_norm=1.5', 'contraction'),
+    ('hybrid.steps=(0.1, 2.0)', 'hybrid.steps'),
 ])
 def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):
   assert cli.main(['run', 'autodiff', '--workdir', str(tmp_path / 'w'), override]) == 2
@@ -117,3 +124,88 @@ def test_symbolic_swell_is_exponential_and_ad_linear():
   ad = [r['jaxpr_grad'] for r in rows]
   assert all(b / a > 2 for a, b in zip(symbolic[2:], symbolic[3:]))
   assert len({b - a for a, b in zip(ad, ad[1:])}) == 1  # the same equations per level
+
+
+def _contraction(width=6, batch=3, seed=0):
+  rng = np.random.default_rng(seed)
+  w = rng.standard_normal((width, width))
+  w *= 0.9 / np.linalg.norm(w, 2)
+  return (w, 0.3 * rng.standard_normal((batch, width))), rng.standard_normal((batch, width))
+
+
+def test_the_implicit_gradient_is_the_unrolled_solvers_to_the_tolerance():
+  """In float64, a fixed point solved to 1e-10 (relative step) and differentiated through the
+  implicit function theorem equals the gradient of 400 unrolled iterations (0.9^400 ~ 5e-19)."""
+  with jax.enable_x64(True):
+    params, c = _contraction()
+    start = np.zeros_like(c)
+    loss = lambda p, z: jax.numpy.sum(z * c)
+    by_implicit = jax.grad(lambda p: loss(p, implicit_lib.fixed_point(
+        implicit.layer, p, start, 1e-10, 1000)))(params)
+    by_unrolling = jax.grad(lambda p: loss(p, implicit_lib.unrolled(
+        implicit.layer, p, start, 400)))(params)
+    for a, b in zip(by_implicit, by_unrolling):
+      np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_the_implicit_solver_stops_at_its_tolerance_and_its_cap():
+  params, _ = _contraction()
+  params = jax.tree.map(lambda a: a.astype(np.float32), params)
+  start = np.zeros_like(params[1])
+  loose = implicit_lib.iterate(implicit.layer, params, start, 1e-2, 1000)[1]
+  tight = implicit_lib.iterate(implicit.layer, params, start, 1e-6, 1000)[1]
+  assert 0 < loose < tight < 1000
+  assert implicit_lib.iterate(implicit.layer, params, start, 1e-6, 3)[1] == 3
+
+
+def test_an_estimated_vjp_through_a_host_callback_matches_ad():
+  """Central differences through a NumPy callback give jax.grad's gradient of the same map in
+  float64 to O(h^2); SPSA's estimate is unbiased, so its mean over many keys approaches it."""
+  with jax.enable_x64(True):
+    sim = hybrid.Simulator(np.random.default_rng(0).standard_normal((4, 4)) / 2, steps=3)
+    x = np.random.default_rng(1).standard_normal(4)
+    weights = np.arange(1.0, 5.0)
+    exact = jax.grad(lambda h: sim.jax(h) @ weights)(x)
+    fd = autodiff.with_estimated_vjp(sim.callback, 'central_difference', h=1e-5)
+    np.testing.assert_allclose(jax.grad(lambda h: fd(h, jax.random.key(0)) @ weights)(x),
+                               exact, rtol=1e-7)
+    spsa = autodiff.with_estimated_vjp(sim.callback, 'spsa', h=1e-5, samples=2000)
+    estimate = jax.grad(lambda h: spsa(h, jax.random.key(3)) @ weights)(x)
+    assert np.linalg.norm(estimate - exact) < 0.1 * np.linalg.norm(exact)
+    with pytest.raises(ValueError, match='unknown method'):
+      jax.grad(lambda h: autodiff.with_estimated_vjp(sim.callback, 'magic')(
+          h, jax.random.key(0)) @ weights)(x)
+
+
+def _implicit_results(implicit_errors, implicit_bytes):
+  rows = [{'method': 'unrolled', 'iterations': n, 'tol': None, 'error': e, 'temp_bytes': b,
+           'time_s': 1e-3} for n, e, b in ((10, 1e-2, 1000), (100, 1e-7, 10000))]
+  rows += [{'method': 'implicit', 'iterations': n, 'tol': t, 'error': e, 'temp_bytes': b,
+            'time_s': 1e-3, 'hit_max_iter': False}
+           for n, t, e, b in zip((8, 20), (1e-2, 1e-6), implicit_errors, implicit_bytes)]
+  return {'rows': rows}
+
+
+def test_the_implicit_verdict_follows_error_and_memory():
+  good = implicit.analyze(_implicit_results((3e-3, 3e-7), (100, 100)))
+  assert 'at 2 of 2 tolerances' in good['verdict'] and 'stays at' in good['verdict']
+  assert 'needs 100 iterations' in good['verdict']
+  bad = implicit.analyze(_implicit_results((3e-1, 3e-5), (100, 500)))
+  assert 'at 0 of 2 tolerances' in bad['verdict'] and 'grows 5.0x' in bad['verdict']
+
+
+def _hybrid_results(spsa_errors):
+  rows = [{'method': 'AD (simulator in JAX)', 'setting': None, 'evaluations': 0,
+           'error': 1e-7, 'time_s': 1e-4},
+          {'method': 'central difference', 'setting': 1e-2, 'evaluations': 33, 'error': 1e-5,
+           'time_s': 1e-3}]
+  rows += [{'method': 'SPSA', 'setting': k, 'evaluations': 2 * k + 1, 'error': e,
+            'time_s': 1e-3} for k, e in zip((1, 100), spsa_errors)]
+  return {'rows': rows}
+
+
+def test_the_hybrid_verdict_follows_the_numbers():
+  slow = hybrid.analyze(_hybrid_results((1.0, 0.1)))
+  assert 'samples^-0.50' in slow['verdict'] and 'no SPSA sample count' in slow['verdict']
+  fast = hybrid.analyze(_hybrid_results((1.0, 1e-6)))
+  assert 'matches the finite differences\' error with 100 samples' in fast['verdict']

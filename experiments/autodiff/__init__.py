@@ -1,9 +1,11 @@
 """autodiff: forward mode against reverse mode, and every other way to differentiate.
 
 Question: what does each differentiation method of the notes (004) cost, and how accurate is
-it? Seven sections, each a measurement with a table, a plot and a conclusion in report.md:
+it? Nine sections, each a measurement with a table, a plot and a conclusion in report.md:
 Jacobian cost over (n, m), the cheap gradient principle, memory against depth, Hessian-vector
-products, accuracy over the step size, expression swell, and the delta rule against jax.grad.
+products, accuracy over the step size, expression swell, the delta rule against jax.grad,
+implicit differentiation of a fixed point against unrolling, and hybrid (estimated) VJPs of a
+black box inside a network.
 
 Each finished section is saved under sections/ in the workdir, so an interrupted run resumes
 at the first section it had not finished.
@@ -15,14 +17,15 @@ import jax
 import ml_collections
 
 from experiments import sections
-from experiments.autodiff import (accuracy, cheap_gradient, hvp, jacobian_cost, manual_backprop,
-                                  memory, swell)
+from experiments.autodiff import (accuracy, cheap_gradient, hvp, hybrid, implicit,
+                                  jacobian_cost, manual_backprop, memory, swell)
 from experiments.autodiff import config as config_lib
 from research import cost, typed_config
 
 DESCRIPTION = 'forward vs reverse mode and every other way to differentiate: cost and accuracy'
 SECTIONS = {'jacobian': jacobian_cost, 'cheap_gradient': cheap_gradient, 'memory': memory,
-            'hvp': hvp, 'accuracy': accuracy, 'swell': swell, 'manual_backprop': manual_backprop}
+            'hvp': hvp, 'accuracy': accuracy, 'swell': swell, 'manual_backprop': manual_backprop,
+            'implicit': implicit, 'hybrid': hybrid}
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
@@ -44,6 +47,10 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.accuracy.spsa_trials = 5
   c.swell.max_nesting = 8
   c.manual_backprop.hidden_layers = ((32,), (128, 128))
+  c.implicit.iterations = (10, 30, 100, 300)
+  c.implicit.tolerances = (1e-2, 1e-4, 1e-6)
+  c.hybrid.steps = (1e-1, 1e-2, 1e-3)
+  c.hybrid.spsa_samples = (1, 10, 100)
 
 
 def validate(c: ml_collections.ConfigDict) -> None:

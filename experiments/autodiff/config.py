@@ -5,7 +5,7 @@ from research import checks
 from research.errors import UserError
 
 SECTION_NAMES = ('jacobian', 'cheap_gradient', 'memory', 'hvp', 'accuracy', 'swell',
-                 'manual_backprop')
+                 'manual_backprop', 'implicit', 'hybrid')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +60,28 @@ class ManualBackprop:
 
 
 @dataclasses.dataclass(frozen=True)
+class Implicit:
+  width: int = 64                      # units of the fixed-point layer z = tanh(z W + x)
+  batch: int = 64                      # examples x
+  spectral_norm: float = 0.95          # of W, below 1: the layer is a contraction
+  input_scale: float = 0.2             # std of x (small: tanh stays near linear, slow contraction)
+  iterations: tuple[int, ...] = (10, 30, 100, 300, 1000)  # unrolled solver lengths
+  tolerances: tuple[float, ...] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)  # implicit solver tolerances
+  max_iter: int = 10000                # the implicit solver's cap
+
+
+@dataclasses.dataclass(frozen=True)
+class Hybrid:
+  inputs: int = 8                      # network inputs
+  width: int = 16                      # the hidden layer, the simulator's n
+  batch: int = 64                      # examples per gradient
+  simulator_steps: int = 5             # Euler steps inside the black box
+  steps: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)  # central-difference steps h
+  spsa_samples: tuple[int, ...] = (1, 10, 100, 1000)  # SPSA directions per example
+  spsa_step: float = 1e-2              # SPSA's perturbation size
+
+
+@dataclasses.dataclass(frozen=True)
 class AutodiffConfig:
   seed: int = 0                        # of the random functions, parameters and SPSA draws
   sections: tuple[str, ...] = SECTION_NAMES  # which sections to run, in this order
@@ -72,6 +94,8 @@ class AutodiffConfig:
   accuracy: Accuracy = Accuracy()      # error against step size
   swell: Swell = Swell()               # expression swell of symbolic differentiation
   manual_backprop: ManualBackprop = ManualBackprop()  # the delta rule against jax.grad
+  implicit: Implicit = Implicit()      # implicit function theorem against unrolling
+  hybrid: Hybrid = Hybrid()            # estimated VJPs of a black box inside a network
 
 
 def validate(c: AutodiffConfig) -> None:
@@ -84,7 +108,9 @@ def validate(c: AutodiffConfig) -> None:
                       ('memory.depths', c.memory.depths), ('hvp.widths', c.hvp.widths),
                       ('accuracy.spsa_samples', c.accuracy.spsa_samples),
                       *(('manual_backprop.hidden_layers', h)
-                        for h in c.manual_backprop.hidden_layers)):
+                        for h in c.manual_backprop.hidden_layers),
+                      ('implicit.iterations', c.implicit.iterations),
+                      ('hybrid.spsa_samples', c.hybrid.spsa_samples)):
     checks.positive_ints(key, values)
   if len(c.jacobian.corner) != 2 or not set(c.jacobian.corner) <= set(c.jacobian.sizes):
     raise UserError(f'jacobian.corner={c.jacobian.corner!r} must be two of jacobian.sizes')
@@ -105,3 +131,18 @@ def validate(c: AutodiffConfig) -> None:
     checks.at_least(key, value, 1)
   if not 1 <= c.manual_backprop.batch <= 1437:
     raise UserError('manual_backprop.batch must be in [1, 1437], the digits training set')
+  for key, value in (('implicit.width', c.implicit.width), ('implicit.batch', c.implicit.batch),
+                     ('implicit.max_iter', c.implicit.max_iter),
+                     ('hybrid.inputs', c.hybrid.inputs), ('hybrid.width', c.hybrid.width),
+                     ('hybrid.batch', c.hybrid.batch),
+                     ('hybrid.simulator_steps', c.hybrid.simulator_steps)):
+    checks.positive(key, value)
+  if not 0 < c.implicit.spectral_norm < 1:
+    raise UserError(f'implicit.spectral_norm={c.implicit.spectral_norm} must be in (0, 1): '
+                    'the fixed-point layer must be a contraction')
+  for key, values in (('implicit.tolerances', c.implicit.tolerances),
+                      ('hybrid.steps', c.hybrid.steps)):
+    if not values or any(not 0 < v < 1 for v in values):
+      raise UserError(f'{key}={tuple(values)!r} is not allowed; it takes values in (0, 1)')
+  checks.greater_than_zero('implicit.input_scale', c.implicit.input_scale)
+  checks.greater_than_zero('hybrid.spsa_step', c.hybrid.spsa_step)
