@@ -84,7 +84,7 @@ def analyze(results) -> dict:
                   'to gain' if len(shrinking) == len(deep) else
                   'the advantage does not shrink with the code size for '
                   + ', '.join(n for n in deep if n not in shrinking)))
-  return {'headline': {f'gain_{name}_k{k}': gains[name][i]
+  return {'headline': {f"gain_{name.replace(' ', '_')}_k{k}": gains[name][i]
                        for name in gains for i, k in enumerate(results['codes'])},
           'rows': rows, 'verdict': '; '.join(parts) or 'no deep network was trained'}
 
