@@ -110,19 +110,6 @@ def test_a_preempted_ensemble_saves_and_resumes_bit_identically(digits, tmp_path
     ensemble.Ensemble(cfg, digits, seeds, rates).train(tmp_path / 'cut', {'a': 2}, {})
 
 
-def test_a_reconstruction_ensemble_is_scored_against_its_inputs(digits, tmp_path):
-  cfg = ensemble.EnsembleConfig(
-      model='autoencoder', options=dict(encoder=(16,), code=4), rate_field='optim.learning_rate',
-      epochs=1, batch_size=64, optim=optim.OptimConfig(name='adam', learning_rate=1e-3),
-      task='reconstruction', fast_compile=True)
-  group = ensemble.Ensemble(cfg, digits, [0, 1], [1e-3, 3e-3], devices=jax.devices()[:1])
-  states = group.train(tmp_path / 'ensemble', {}, {})
-  images = np.asarray(pipeline.normalize(digits.split('test')[0], digits.mean, digits.std))
-  outputs = group.outputs(states, 'test')
-  for k, found in enumerate(group.split_metrics(states, 'test')):
-    assert found['mse'] == pytest.approx(float(((outputs[k] - images) ** 2).mean()), rel=1e-4)
-
-
 def test_bad_ensembles_are_clear_errors(digits):
   with pytest.raises(UserError, match='one rate per seed'):
     ensemble.Ensemble(CFG, digits, [0, 1], [0.1])

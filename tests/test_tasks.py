@@ -12,7 +12,7 @@ from sklearn import linear_model
 from sklearn import metrics as sk_metrics
 
 from research import losses, metrics, optim, tasks
-from research.data import load_dataset
+from research.data import load_dataset, pipeline
 from research.train import ensemble, loop
 from research.train import config as config_lib
 from tests.conftest import run_cli, run_killed_after_checkpoint
@@ -255,6 +255,12 @@ def test_every_task_trains_as_an_ensemble(tmp_path, task, data, options, loss):
   tests = group.split_metrics(states, 'test')
   headline = tasks.make_task(task, np.zeros(1)).headline
   assert all(np.isfinite(t[name]) for t in tests for name in headline)
+  if task == 'reconstruction':  # scored against the inputs themselves, not the labels
+    dataset = group.dataset
+    images = np.asarray(pipeline.normalize(dataset.split('test')[0], dataset.mean, dataset.std))
+    outputs = group.outputs(states, 'test')
+    for k, found in enumerate(tests):
+      assert found['mse'] == pytest.approx(float(((outputs[k] - images) ** 2).mean()), rel=1e-4)
 
 
 def test_an_empty_loss_name_is_the_tasks_own_loss():
