@@ -29,11 +29,12 @@ def members(rates, seeds: int, base_seed: int) -> tuple[list[int], list[float]]:
 
 
 def train_group(name: str, cfg: ensemble.EnsembleConfig, dataset: Dataset, rates, context,
-                keep_states: bool = False, kept=KEPT, **extra) -> dict:
+                keep_states: bool = False, kept=KEPT, probe=None, **extra) -> dict:
   """Trains (or resumes, or reads) one group: each member's `kept` metrics on the training set
   and on every evaluated split (val where the dataset has one, test), and with `keep_states`
   the trained members (`states`, restored from the checkpoint if need be). Its per-epoch
-  records are in run_dir/metrics.jsonl (`records`)."""
+  records are in run_dir/metrics.jsonl (`records`), with the `probe`'s after every call
+  (research/train/ensemble.Ensemble)."""
   run_dir = context.workdir / 'runs' / name
   saved = run_dir / 'results.json'
   config = {'ensemble': dataclasses.asdict(cfg), 'rates': list(rates),
@@ -46,7 +47,7 @@ def train_group(name: str, cfg: ensemble.EnsembleConfig, dataset: Dataset, rates
     return json.loads(saved.read_text())
   seeds, member_rates = members(rates, context.config.seeds, context.config.seed)
   start = time.perf_counter()
-  group = ensemble.Ensemble(cfg, dataset, seeds, member_rates)
+  group = ensemble.Ensemble(cfg, dataset, seeds, member_rates, probe=probe)
   states = group.train(run_dir, config, context.manifest, desc=name)
   if saved.exists():
     return {**json.loads(saved.read_text()), 'states': states, 'ensemble': group}

@@ -151,3 +151,20 @@ def summarize(stats: ClassificationStats) -> dict:
       'ece': ece,
       'confusion_matrix': s.confusion_CxC.astype(int).tolist(),
   }
+
+
+def frechet_distance(a_NxD, b_MxD) -> float:
+  """The Fréchet distance between Gaussians fitted to two sets of features:
+  |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) (Dowson and Landau 1982), in float64.
+  With an Inception network's features this is Heusel et al. 2017's FID; with any other
+  network's it is a different number on a different scale."""
+  a, b = np.asarray(a_NxD, np.float64), np.asarray(b_MxD, np.float64)
+  mean_gap = a.mean(0) - b.mean(0)
+  cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+  # Tr (S_a S_b)^(1/2) is the sum of the square roots of S_a S_b's eigenvalues, which are real
+  # and >= 0 for covariances: no matrix square root, so features with dead (constant) units,
+  # whose covariances are singular, need no special case. Rounding leaves tiny imaginary or
+  # negative parts, dropped.
+  eigenvalues = np.linalg.eigvals(cov_a @ cov_b).real
+  root_trace = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
+  return float(mean_gap @ mean_gap + np.trace(cov_a) + np.trace(cov_b) - 2 * root_trace)

@@ -10,7 +10,7 @@ PCA codes of the same size.
 """
 import numpy as np
 
-from experiments import linear_probe
+from experiments import network_features
 from experiments.autoencoders import groups
 from research import report, stats, tasks
 
@@ -38,7 +38,7 @@ def measure(cfg, context) -> dict:
   train_x, test_x = groups.flat(data, 'train'), groups.flat(data, 'test')
   probe_rows = slice(None, cfg.probe_examples or None)
   train_y, test_y = data.train_labels[probe_rows], data.test_labels
-  probe = lambda train_codes, test_codes: linear_probe.accuracy(
+  probe = lambda train_codes, test_codes: network_features.probe_accuracy(
       train_codes[probe_rows], train_y, test_codes, test_y, cfg.probe_max_iter)
   noisy = {'gaussian': corrupt(test_x, 'gaussian', cfg.eval_gaussian),
            'mask': corrupt(test_x, 'mask', cfg.eval_mask)}

@@ -10,40 +10,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import linear_probe
+from experiments import network_features
 from experiments.transfer import groups
 from research import report, stats
 from research.data import pipeline
 from research.models import build_model
-from research.nn.activations import ACTIVATIONS
 from research.train import transfer
 
 TITLE = 'Features: a linear probe on every layer, trained network against random'
 
 
-def layer_features(model, variables, images, mean, std, layers) -> dict[str, np.ndarray]:
-  """Each layer's output after the model's activation (ReLU unless set otherwise), spatial
-  maps averaged to one value per channel, in batches of 1,000 examples."""
-  activation = ACTIVATIONS[getattr(model, 'activation', 'relu')]
-
-  @jax.jit
-  def batch(x):
-    _, state = model.apply(variables, pipeline.normalize(x, mean, std), train=False,
-                           capture_intermediates=True)
-    out = {}
-    for name in layers:
-      h = activation(state['intermediates'][name]['__call__'][0])
-      out[name] = h.mean(axis=(1, 2)) if h.ndim == 4 else h
-    return out
-
-  parts = [batch(jnp.asarray(images[i:i + 1000])) for i in range(0, len(images), 1000)]
-  return {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in layers}
-
-
 def probe_network(variables, model, data, layers, max_iter: int) -> dict[str, float]:
-  features = {split: layer_features(model, variables, data.split(split)[0], data.mean,
-                                    data.std, layers) for split in ('train', 'test')}
-  return {name: linear_probe.accuracy(features['train'][name], data.train_labels,
+  features = {split: network_features.layer_features(
+      model, variables, pipeline.normalize(data.split(split)[0], data.mean, data.std), layers)
+      for split in ('train', 'test')}
+  return {name: network_features.probe_accuracy(features['train'][name], data.train_labels,
                                       features['test'][name], data.test_labels, max_iter)
           for name in layers}
 

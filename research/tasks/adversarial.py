@@ -67,7 +67,7 @@ class Adversarial:
     key = rng.stream_key(seed, 'latent', state.step)
     z_d, z_g = (self.latents(model, jax.random.fold_in(key, i), images.shape[0], cfg.axis_name)
                 for i in (0, 1))
-    play = _Play(model, images.shape[1:])
+    play = TwoPlayerLosses(model, images.shape[1:])
     (d_loss, (real, fake)), grads_d = jax.value_and_grad(play.discriminator_loss, has_aux=True)(
         state.params['discriminator'], state.params['generator'], images, z_d)
     grads_d = mean(grads_d)
@@ -87,7 +87,8 @@ class Adversarial:
     return new_state, {
         'loss': mean(d_loss), 'g_loss': mean(g_loss),
         'd_real': mean(jax.nn.sigmoid(real).mean()), 'd_fake': mean(jax.nn.sigmoid(fake).mean()),
-        'grad_norm': metrics.global_norm({'generator': grads_g, 'discriminator': grads_d})}
+        'grad_norm': metrics.global_norm({'generator': grads_g, 'discriminator': grads_d}),
+        'g_grad_norm': metrics.global_norm(grads_g), 'd_grad_norm': metrics.global_norm(grads_d)}
 
   def eval_outputs(self, model, variables, images, key, axis_name):
     """(the discriminator's logits on the real images, on as many generated ones)."""
@@ -118,27 +119,27 @@ class Adversarial:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Play:
+class TwoPlayerLosses:
   """The two players' losses, as functions of their parameters."""
   model: object
   shape: tuple
 
-  def _apply(self, g_params, d_params, *args, method):
+  def apply(self, g_params, d_params, *args, method):
     variables = {'params': {'generator': g_params, 'discriminator': d_params}}
     return self.model.apply(variables, *args, method=method)
 
   def discriminator_loss(self, d_params, g_params, images, z):
-    fake = jax.lax.stop_gradient(self._apply(g_params, d_params, z, self.shape, method='generate'))
-    real_logit = self._apply(g_params, d_params, images, method='discriminate')[:, 0]
-    fake_logit = self._apply(g_params, d_params, fake, method='discriminate')[:, 0]
+    fake = jax.lax.stop_gradient(self.apply(g_params, d_params, z, self.shape, method='generate'))
+    real_logit = self.apply(g_params, d_params, images, method='discriminate')[:, 0]
+    fake_logit = self.apply(g_params, d_params, fake, method='discriminate')[:, 0]
     bce = optax.sigmoid_binary_cross_entropy
     loss = bce(real_logit, jnp.ones_like(real_logit)).mean() + \
         bce(fake_logit, jnp.zeros_like(fake_logit)).mean()
     return loss, (real_logit, fake_logit)
 
   def generator_loss(self, g_params, d_params, z, kind: str):
-    fake = self._apply(g_params, d_params, z, self.shape, method='generate')
-    logit = self._apply(g_params, d_params, fake, method='discriminate')[:, 0]
+    fake = self.apply(g_params, d_params, z, self.shape, method='generate')
+    logit = self.apply(g_params, d_params, fake, method='discriminate')[:, 0]
     if kind == 'non_saturating':  # -log D(G(z))
       return optax.sigmoid_binary_cross_entropy(logit, jnp.ones_like(logit)).mean()
     # minimax: minimise log(1 - D(G(z))) = -BCE(D(G(z)), 0)

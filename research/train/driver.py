@@ -71,7 +71,8 @@ class Program(Protocol):
     the end."""
 
   def probe(self, state, step: int) -> dict:
-    """Diagnostics; called only when schedule.probe_every is set (an ensemble has none)."""
+    """Diagnostics; called only when schedule.probe_every is set (an ensemble sets it when
+    given a probe)."""
 
 
 @dataclasses.dataclass

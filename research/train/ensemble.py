@@ -56,7 +56,12 @@ class EnsembleConfig:
 
 class Ensemble:
 
-  def __init__(self, cfg: EnsembleConfig, dataset: Dataset, seeds, rates, devices=None):
+  def __init__(self, cfg: EnsembleConfig, dataset: Dataset, seeds, rates, devices=None,
+               probe=None):
+    """`probe(states, step) -> {name: number or list}`, if given, runs at step 0 and after every
+    call; its results go into metrics.jsonl as 'diagnostics' records (what a GAN's samples
+    look like as it trains)."""
+    self._probe = probe
     if len(seeds) != len(rates) or not len(seeds):
       raise UserError('an ensemble needs one rate per seed, and at least one member')
     self.cfg, self.dataset = cfg, dataset
@@ -239,7 +244,11 @@ class Ensemble:
     per_call = (self.cfg.epochs_per_call or self.cfg.epochs) * self.per_epoch
     return driver.Schedule(total_steps=self.total_steps, log_every=per_call,
                            eval_every=per_call, checkpoint_every=per_call,
+                           probe_every=per_call if self._probe else 0,
                            stop_on_nonfinite=self.cfg.stop_on_divergence)
+
+  def probe(self, states, step: int) -> dict:
+    return self._probe(states, step)
 
   @functools.cached_property
   def _train_data(self):
