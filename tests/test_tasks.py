@@ -117,8 +117,9 @@ RESUMED = {
     'reconstruction': dict(model='autoencoder', **{
         'loss.name': 'mse', 'corruption.kind': 'mask', 'corruption.level': 0.25,
         'autoencoder.encoder': (32,), 'autoencoder.code': 8}),
+    # Conditional: the labels reach both players (test_parallel trains the unconditional one).
     'adversarial': dict(model='gan', **{'gan.latent': 8, 'gan.generator': (32,),
-                                        'gan.discriminator': (32,)}),
+                                        'gan.discriminator': (32,), 'gan.conditional': True}),
 }
 
 
@@ -198,23 +199,25 @@ def test_corruption_hits_the_inputs_only_and_at_its_level():
   assert float(jnp.std(inputs - images)) == pytest.approx(0.5, rel=0.05)
 
 
-def _gan_steps(updates: str, discriminator_lr_scale: float, steps: int):
-  """(the state, the last metrics) after `steps` steps of a small GAN on digits."""
+def _gan_steps(updates: str, discriminator_lr_scale: float, steps: int,
+               conditional: bool = False):
+  """(the state, the last metrics, the model) after `steps` steps of a small GAN on digits."""
   config = _config(task='adversarial', model='gan', steps=steps, **{
       'gan.latent': 8, 'gan.generator': (16,), 'gan.discriminator': (16,),
-      'adversarial.updates': updates,
+      'gan.conditional': conditional, 'adversarial.updates': updates,
       'adversarial.discriminator_lr_scale': discriminator_lr_scale})
   dataset = load_dataset('digits')
   model, tx, step_cfg, state = loop.build(config, dataset, 1)
   images = jnp.asarray((dataset.train_images[:32] - dataset.mean) / dataset.std, jnp.float32)
+  labels = jnp.asarray(dataset.train_labels[:32])
   for _ in range(steps):
-    state, found = step_cfg.task.update(model, tx, step_cfg, state, images, config.seed)
-  return state, found
+    state, found = step_cfg.task.update(model, tx, step_cfg, state, images, labels, config.seed)
+  return state, found, model
 
 
 def test_two_players_each_have_their_own_optimizer_and_alternate():
-  alternating, found = _gan_steps('alternating', 1.0, 1)
-  simultaneous, _ = _gan_steps('simultaneous', 1.0, 1)
+  alternating, found, _ = _gan_steps('alternating', 1.0, 1)
+  simultaneous, _, _ = _gan_steps('simultaneous', 1.0, 1)
   assert set(alternating.opt_state) == {'generator', 'discriminator'}
   assert {'loss', 'g_loss', 'd_real', 'd_fake', 'grad_norm'} <= set(found)
   generator = lambda s: jax.tree.leaves(s.params['generator'])
@@ -224,10 +227,24 @@ def test_two_players_each_have_their_own_optimizer_and_alternate():
   assert not all(np.array_equal(a, b) for a, b in zip(generator(alternating),
                                                       generator(simultaneous)))
   # With a discriminator that does not move, the two orders are one and the same.
-  frozen_alternating, _ = _gan_steps('alternating', 1e-30, 3)
-  frozen_simultaneous, _ = _gan_steps('simultaneous', 1e-30, 3)
+  frozen_alternating, _, _ = _gan_steps('alternating', 1e-30, 3)
+  frozen_simultaneous, _, _ = _gan_steps('simultaneous', 1e-30, 3)
   for a, b in zip(generator(frozen_alternating), generator(frozen_simultaneous)):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_conditional_gan_generates_and_judges_by_label():
+  state, found, model = _gan_steps('alternating', 1.0, 2, conditional=True)
+  assert np.isfinite(found['loss']) and np.isfinite(found['g_loss'])
+  variables = {'params': state.params}
+  z = jnp.zeros((2, 8))
+  fake = model.apply(variables, z, (8, 8, 1), jnp.array([3, 7]), method='generate')
+  assert not np.allclose(fake[0], fake[1])  # the same code, two labels, two images
+  judged = model.apply(variables, jnp.concatenate([fake[:1], fake[:1]]), jnp.array([3, 7]),
+                       method='discriminate')
+  assert judged[0, 0] != judged[1, 0]
+  with pytest.raises(ValueError, match='needs the class labels'):
+    model.apply(variables, z, (8, 8, 1), method='generate')
 
 
 def test_the_minimax_generator_loss_saturates_where_the_non_saturating_does_not():

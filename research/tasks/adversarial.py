@@ -43,7 +43,7 @@ class Adversarial:
   headline = ('d_accuracy', 'loss')
 
   def output_units(self, num_classes: int) -> int:
-    return 0
+    return num_classes  # the labels a conditional GAN is given
 
   def targets(self, images, labels):
     return images
@@ -61,22 +61,23 @@ class Adversarial:
     keys_B = rng.example_keys(key, batch, axis_name)
     return jax.vmap(lambda k: jax.random.normal(k, (model.latent,)))(keys_B)
 
-  def update(self, model, tx, cfg, state, images, seed):
-    """One step of both players: (new state, global-mean metrics)."""
+  def update(self, model, tx, cfg, state, images, labels_B, seed):
+    """One step of both players: (new state, global-mean metrics). A conditional GAN's
+    generated examples take the labels of the real batch, so both see one class mix."""
     mean = (lambda x: jax.lax.pmean(x, cfg.axis_name)) if cfg.axis_name else (lambda x: x)
     key = rng.stream_key(seed, 'latent', state.step)
     z_d, z_g = (self.latents(model, jax.random.fold_in(key, i), images.shape[0], cfg.axis_name)
                 for i in (0, 1))
     play = TwoPlayerLosses(model, images.shape[1:])
     (d_loss, (real, fake)), grads_d = jax.value_and_grad(play.discriminator_loss, has_aux=True)(
-        state.params['discriminator'], state.params['generator'], images, z_d)
+        state.params['discriminator'], state.params['generator'], images, z_d, labels_B)
     grads_d = mean(grads_d)
     updates_d, opt_d = tx.discriminator.update(grads_d, state.opt_state['discriminator'],
                                                state.params['discriminator'])
     new_d = optax.apply_updates(state.params['discriminator'], updates_d)
     against = new_d if self.adversarial.updates == 'alternating' else state.params['discriminator']
     g_loss, grads_g = jax.value_and_grad(play.generator_loss)(
-        state.params['generator'], against, z_g, self.adversarial.generator_loss)
+        state.params['generator'], against, z_g, self.adversarial.generator_loss, labels_B)
     grads_g = mean(grads_g)
     updates_g, opt_g = tx.generator.update(grads_g, state.opt_state['generator'],
                                            state.params['generator'])
@@ -90,12 +91,14 @@ class Adversarial:
         'grad_norm': metrics.global_norm({'generator': grads_g, 'discriminator': grads_d}),
         'g_grad_norm': metrics.global_norm(grads_g), 'd_grad_norm': metrics.global_norm(grads_d)}
 
-  def eval_outputs(self, model, variables, images, key, axis_name):
-    """(the discriminator's logits on the real images, on as many generated ones)."""
+  def eval_outputs(self, model, variables, images, labels_B, key, axis_name):
+    """(the discriminator's logits on the real images, on as many generated ones, of the
+    same labels if conditional)."""
+    labels_B = labels_B if model.conditional else None
     z = self.latents(model, key, images.shape[0], axis_name)
-    fake = model.apply(variables, z, images.shape[1:], method='generate')
-    return (model.apply(variables, images, method='discriminate'),
-            model.apply(variables, fake, method='discriminate'))
+    fake = model.apply(variables, z, images.shape[1:], labels_B, method='generate')
+    return (model.apply(variables, images, labels_B, method='discriminate'),
+            model.apply(variables, fake, labels_B, method='discriminate'))
 
   def eval_stats(self, cfg, outputs, images, mask_B):
     real_Bx1, fake_Bx1 = outputs
@@ -128,18 +131,21 @@ class TwoPlayerLosses:
     variables = {'params': {'generator': g_params, 'discriminator': d_params}}
     return self.model.apply(variables, *args, method=method)
 
-  def discriminator_loss(self, d_params, g_params, images, z):
-    fake = jax.lax.stop_gradient(self.apply(g_params, d_params, z, self.shape, method='generate'))
-    real_logit = self.apply(g_params, d_params, images, method='discriminate')[:, 0]
-    fake_logit = self.apply(g_params, d_params, fake, method='discriminate')[:, 0]
+  def discriminator_loss(self, d_params, g_params, images, z, labels_B=None):
+    labels_B = labels_B if self.model.conditional else None
+    fake = jax.lax.stop_gradient(self.apply(g_params, d_params, z, self.shape, labels_B,
+                                            method='generate'))
+    real_logit = self.apply(g_params, d_params, images, labels_B, method='discriminate')[:, 0]
+    fake_logit = self.apply(g_params, d_params, fake, labels_B, method='discriminate')[:, 0]
     bce = optax.sigmoid_binary_cross_entropy
     loss = bce(real_logit, jnp.ones_like(real_logit)).mean() + \
         bce(fake_logit, jnp.zeros_like(fake_logit)).mean()
     return loss, (real_logit, fake_logit)
 
-  def generator_loss(self, g_params, d_params, z, kind: str):
-    fake = self.apply(g_params, d_params, z, self.shape, method='generate')
-    logit = self.apply(g_params, d_params, fake, method='discriminate')[:, 0]
+  def generator_loss(self, g_params, d_params, z, kind: str, labels_B=None):
+    labels_B = labels_B if self.model.conditional else None
+    fake = self.apply(g_params, d_params, z, self.shape, labels_B, method='generate')
+    logit = self.apply(g_params, d_params, fake, labels_B, method='discriminate')[:, 0]
     if kind == 'non_saturating':  # -log D(G(z))
       return optax.sigmoid_binary_cross_entropy(logit, jnp.ones_like(logit)).mean()
     # minimax: minimise log(1 - D(G(z))) = -BCE(D(G(z)), 0)

@@ -197,7 +197,8 @@ class Ensemble:
     variables = {'params': state.params,
                  **({'batch_stats': state.batch_stats} if state.batch_stats else {})}
     images = pipeline.normalize(images, self.dataset.mean, self.dataset.std)
-    outputs = step_lib.test_outputs(self.step_cfg, self.model(rate), variables, images)
+    outputs = step_lib.test_outputs(self.step_cfg, self.model(rate), variables, images,
+                                    labels_B)
     return self.task.eval_stats(self.loss(rate), outputs, self.task.targets(images, labels_B),
                                 mask_B)
 

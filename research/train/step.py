@@ -47,7 +47,7 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
   images = augment_lib.augment_batch(images, rng.stream_key(seed, 'augment', state.step),
                                      cfg.augment, cfg.axis_name)
   if hasattr(cfg.task, 'update'):  # a task with its own update rule (two players)
-    return cfg.task.update(model, tx, cfg, state, images, seed)
+    return cfg.task.update(model, tx, cfg, state, images, labels_B, seed)
   inputs, targets = cfg.task.training_io(images, labels_B,
                                          rng.stream_key(seed, 'corrupt', state.step),
                                          cfg.axis_name)
@@ -104,12 +104,13 @@ def make_steps_per_call(train_step, steps: int, steps_per_epoch: int):
   return train_steps
 
 
-def test_outputs(cfg: StepConfig, model, variables, images):
+def test_outputs(cfg: StepConfig, model, variables, images, labels_B=None):
   """The model's test-mode outputs on images, as the task's evaluation reads them (a
-  two-player task's: the discriminator on real and on a fixed batch of generated images)."""
+  two-player task's: the discriminator on real and on a fixed batch of generated images, of
+  the same labels if it is conditional)."""
   if hasattr(cfg.task, 'eval_outputs'):
     key = rng.stream_key(cfg.seed, 'eval_latent', 0)
-    return cfg.task.eval_outputs(model, variables, images, key, cfg.axis_name)
+    return cfg.task.eval_outputs(model, variables, images, labels_B, key, cfg.axis_name)
   return model.apply(variables, images, train=False)
 
 
@@ -119,7 +120,8 @@ def make_eval_step(model, cfg: StepConfig, batch):
 
   def eval_step(state: TrainState, *inputs):
     images, labels_B, mask_B = batch(*inputs)
-    outputs = test_outputs(cfg, model, _variables(state.params, state.batch_stats), images)
+    outputs = test_outputs(cfg, model, _variables(state.params, state.batch_stats), images,
+                           labels_B)
     stats = cfg.task.eval_stats(cfg.loss, outputs, cfg.task.targets(images, labels_B), mask_B)
     return metrics.psum(stats, cfg.axis_name)
 
