@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from experiments import cli
-from experiments.gan import SECTIONS, losses, quality
+from experiments.gan import SECTIONS, as_augmentation, losses, quality
 from experiments.gan import config as config_lib
 from research import metrics
 
 TINY = ['seeds=2', 'epochs=4', 'snapshots=2', 'latent=4', 'generator=(16,)',
         'discriminator=(16,)', 'classifier.epochs=2', 'classifier.width=16',
-        'losses.d_steps=(0,5)', 'quality.samples=200', 'quality.grid=4']
+        'losses.d_steps=(0,5)', 'quality.samples=200', 'quality.grid=4',
+        'as_augmentation.examples_per_class=5', 'as_augmentation.generated_per_class=5',
+        'as_augmentation.gan_epochs=2', 'as_augmentation.classifier_epochs=2']
 
 
 @pytest.fixture(scope='module')
@@ -31,7 +33,8 @@ def test_report_has_every_section_and_snapshots_at_the_start_and_after_every_cal
   for plot in ('gan_losses', 'gan_quality', 'gan_samples'):
     assert (tiny_run / f'{plot}.png').stat().st_size > 1000
   assert sorted(p.name for p in (tiny_run / 'runs').iterdir()) == [
-      'classifier', 'gan_minimax', 'gan_non_saturating']
+      'augmented_seed_0', 'augmented_seed_1', 'classifier', 'conditional_gan', 'gan_minimax',
+      'gan_non_saturating', 'real_only']
   snapshots = sorted((tiny_run / 'runs' / 'gan_minimax' / 'samples').glob('*.npy'))
   assert len(snapshots) == 3  # step 0 and after each of the 2 calls
   assert np.load(snapshots[-1]).shape == (2, 4, 8, 8, 1)  # members x grid x image
@@ -39,6 +42,10 @@ def test_report_has_every_section_and_snapshots_at_the_start_and_after_every_cal
   run = results['sections']['losses']['runs']['minimax']
   assert len(run['fd']) == 2 and len(run['fd_curve']['steps']) == 3
   assert len(run['g_grad_norm_curve']['mean']) == 4  # one per epoch
+  augmentation = results['sections']['as_augmentation']
+  assert augmentation['train_examples'] == 50 and len(augmentation['augmented']) == 2
+  augmented = json.loads((tiny_run / 'runs' / 'augmented_seed_1' / 'results.json').read_text())
+  assert augmented['train_examples'] == 50 + 5 * 10
 
 
 def test_a_rerun_reuses_every_section(tiny_run, capsys):
@@ -113,6 +120,17 @@ def test_the_collapse_verdict_follows_the_class_histogram():
   results['histograms'] = [[0.7] + [0.3 / 9] * 9] * 2
   found = quality.analyze(results)
   assert 'collapse' in found['verdict'] and 'largest class 70%' in found['verdict']
+
+
+def test_the_augmentation_verdict_needs_the_spread():
+  results = {'examples_per_class': 30, 'generated_per_class': 100, 'classes': 10,
+             'train_examples': 300, 'gan_d_accuracy': [0.7], 'real_only': [0.90, 0.91, 0.90]}
+  better = as_augmentation.analyze({**results, 'augmented': [0.95, 0.96, 0.95]})
+  assert "claim holds here" in better['verdict']
+  worse = as_augmentation.analyze({**results, 'augmented': [0.80, 0.81, 0.80]})
+  assert 'against the notes' in worse['verdict']
+  spread = as_augmentation.analyze({**results, 'augmented': [0.85, 0.95, 0.90]})
+  assert 'inconclusive' in spread['verdict']
 
 
 def test_the_config_and_its_quick_preset_are_valid():

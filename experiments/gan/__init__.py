@@ -1,10 +1,11 @@
-"""gan: generative adversarial networks: the generator's loss, and the samples' quality.
+"""gan: generative adversarial networks: the generator's loss, the samples, augmentation.
 
 Question: do the notes' and Goodfellow et al.'s claims about GANs hold when measured? The
 minimax generator loss against the non-saturating one (the saturation argument, measured as
-gradient norms), and what the samples look like over training: their Fréchet distance to real
+gradient norms); what the samples look like over training: their Fréchet distance to real
 images in the feature space of a classifier trained here, their class histogram (mode
-collapse), and grids of the same latent codes.
+collapse), and grids of the same latent codes; and whether class-conditional samples help a
+classifier trained on a small labelled set.
 
 A generator and its discriminator train together in the engine's two-player step
 (research/tasks/adversarial.py: each with its own optimizer, alternating updates); seeds train
@@ -20,13 +21,13 @@ import ml_collections
 
 from experiments import sections
 from experiments.gan import config as config_lib
-from experiments.gan import groups, losses, quality
+from experiments.gan import as_augmentation, groups, losses, quality
 from research import checks, typed_config
 from research.data import NUM_CLASSES, load_dataset
 from research.errors import UserError
 
-DESCRIPTION = 'GANs: minimax against non-saturating loss, sample quality and mode collapse'
-SECTIONS = {'losses': losses, 'quality': quality}
+DESCRIPTION = 'GANs: minimax against non-saturating loss, sample quality, augmentation'
+SECTIONS = {'losses': losses, 'quality': quality, 'as_augmentation': as_augmentation}
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
@@ -54,6 +55,8 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.classifier.batch_size = 64
   c.losses.d_steps = (0, 10, 100, 300)
   c.quality.samples = 1000
+  c.as_augmentation.gan_epochs = 200
+  c.as_augmentation.classifier_epochs = 60
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -68,7 +71,14 @@ def validate(c: ml_collections.ConfigDict) -> None:
                      ('classifier.width', c.classifier.width),
                      ('classifier.epochs', c.classifier.epochs),
                      ('classifier.batch_size', c.classifier.batch_size),
-                     ('quality.samples', c.quality.samples), ('quality.grid', c.quality.grid)):
+                     ('quality.samples', c.quality.samples), ('quality.grid', c.quality.grid),
+                     ('as_augmentation.examples_per_class',
+                      c.as_augmentation.examples_per_class),
+                     ('as_augmentation.generated_per_class',
+                      c.as_augmentation.generated_per_class),
+                     ('as_augmentation.gan_epochs', c.as_augmentation.gan_epochs),
+                     ('as_augmentation.classifier_epochs', c.as_augmentation.classifier_epochs),
+                     ('as_augmentation.batch_size', c.as_augmentation.batch_size)):
     checks.positive(key, value)
   checks.positive_ints('generator', c.generator)
   checks.positive_ints('discriminator', c.discriminator)
@@ -95,7 +105,7 @@ def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
               for name, module in SECTIONS.items()}
   return sections.run_sections(
       SECTIONS, config.sections, measures, workdir,
-      'gan: the generator\'s loss, and the samples\' quality',
+      'gan: the generator\'s loss, the samples\' quality, GAN samples as augmentation',
       ' '.join(__doc__.split('\n\n')[1:3]).replace('\n', ' '), manifest)
 
 

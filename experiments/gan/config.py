@@ -1,7 +1,7 @@
 """The gan experiment's options: defaults (the full preset), types and descriptions."""
 import dataclasses
 
-SECTION_NAMES = ('losses', 'quality')
+SECTION_NAMES = ('losses', 'quality', 'as_augmentation')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,15 @@ class Quality:
 
 
 @dataclasses.dataclass(frozen=True)
+class Augmentation:
+  examples_per_class: int = 30    # the small labelled set (the first of each class)
+  generated_per_class: int = 100  # class-conditional samples added per class
+  gan_epochs: int = 300           # the conditional GAN's, on the small set
+  classifier_epochs: int = 100    # the classifier's, on either training set
+  batch_size: int = 32
+
+
+@dataclasses.dataclass(frozen=True)
 class GanConfig:
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
@@ -46,3 +55,4 @@ class GanConfig:
   classifier: Classifier = Classifier()  # the feature space of the scores
   losses: Losses = Losses()       # minimax against non-saturating
   quality: Quality = Quality()    # scores over training, mode collapse, grids
+  as_augmentation: Augmentation = Augmentation()  # a small labelled set, with and without samples

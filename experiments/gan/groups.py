@@ -79,16 +79,21 @@ def scorer(context) -> Scorer:
       batch_size=min(cfg.batch_size, len(data.train_labels)),
       optim=optim.OptimConfig(name='adam', learning_rate=cfg.learning_rate),
       fast_compile=config.fast_compile)
-  one_seed = types.SimpleNamespace(workdir=context.workdir, manifest=context.manifest,
-                                   config=types.SimpleNamespace(seeds=1, seed=config.seed))
   group = ensemble_runs.train_group('classifier', group_cfg, data, (cfg.learning_rate,),
-                                    one_seed, keep_states=True, kept=('accuracy', 'loss'))
+                                    one_seed_context(context, config.seed), keep_states=True,
+                                    kept=('accuracy', 'loss'))
   model = build_model('mlp', options, data.num_classes)
   variables = {'params': ensemble.member(group['states'], 0).params}
   found = Scorer(model, variables, f'hidden_{cfg.depth - 1}', np.zeros(0),
                  group['members'][0]['test']['accuracy'])
   found.real_features = found.features(normalized(data, 'test'))
   return found
+
+
+def one_seed_context(context, seed: int):
+  """The context as ensemble_runs sees it, for a group of one member with `seed`."""
+  return types.SimpleNamespace(workdir=context.workdir, manifest=context.manifest,
+                               config=types.SimpleNamespace(seeds=1, seed=seed))
 
 
 def gan_options(config) -> dict:
@@ -122,21 +127,27 @@ def make_probe(context, score: Scorer, run_dir: pathlib.Path):
   return probe
 
 
-def train_gan(context, generator_loss: str, score: Scorer) -> dict:
-  """The group of GANs (one per seed) trained with `generator_loss`: its results with states
-  (ensemble_runs.train_group) and its records (per-epoch train metrics, probe scores)."""
+def train_gan(context, generator_loss: str, score: Scorer | None = None, *,
+              data: Dataset | None = None, name: str = '', conditional: bool = False,
+              epochs: int = 0) -> dict:
+  """The group of GANs (one per seed) trained with `generator_loss` on `data` (default: the
+  whole training set) for `epochs` (default: the config's): its results with states
+  (ensemble_runs.train_group) and its records (per-epoch train metrics, and with a `score`
+  the probe's scores after every call)."""
   config = context.config
-  data = context.data()
-  name = f'gan_{generator_loss}'
+  data = data or context.data()
+  name = name or f'gan_{generator_loss}'
+  epochs = epochs or config.epochs
   cfg = ensemble.EnsembleConfig(
-      model='gan', options=gan_options(config), rate_field='optim.learning_rate',
-      epochs=config.epochs, batch_size=min(config.batch_size, len(data.train_labels)),
+      model='gan', options={**gan_options(config), 'conditional': conditional},
+      rate_field='optim.learning_rate', epochs=epochs,
+      batch_size=min(config.batch_size, len(data.train_labels)),
       optim=optim.OptimConfig(name='adam', learning_rate=config.learning_rate, b1=config.b1),
       task='adversarial', adversarial=tasks.AdversarialConfig(generator_loss=generator_loss),
-      epochs_per_call=config.epochs // config.snapshots, stop_on_divergence=False,
+      epochs_per_call=max(1, epochs // config.snapshots), stop_on_divergence=False,
       fast_compile=config.fast_compile)
+  run_dir = context.workdir / 'runs' / name
   group = ensemble_runs.train_group(
       name, cfg, data, (config.learning_rate,), context, keep_states=True, kept=GAN_KEPT,
-      probe=make_probe(context, score, context.workdir / 'runs' / name))
-  return {**group, 'records': ensemble_runs.records(context, name),
-          'run_dir': context.workdir / 'runs' / name}
+      probe=make_probe(context, score, run_dir) if score else None)
+  return {**group, 'records': ensemble_runs.records(context, name), 'run_dir': run_dir}
