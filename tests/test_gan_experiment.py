@@ -140,3 +140,14 @@ def test_the_config_and_its_quick_preset_are_valid():
   gan.quick(config)
   gan.validate(config)
   assert tuple(config.sections) == config_lib.SECTION_NAMES
+
+
+def test_a_diverging_gan_stops_at_its_first_bad_step(tmp_path, capsys):
+  """A `train` run of a GAN keeps the NaN guard: a step with non-finite gradients stops it,
+  naming the step (the experiment's ensembles keep a diverged seed as NaN instead)."""
+  code = cli.main(['run', 'train', '--workdir', str(tmp_path / 'w'), 'task=adversarial',
+                   'model=gan', 'data=digits', 'gan.latent=4', 'gan.generator=(8,)',
+                   'gan.discriminator=(8,)', 'optim.name=sgd', 'optim.learning_rate=1e8',
+                   'steps=20', 'log_every=10', 'checkpoint_every=10', 'eval_every=10'])
+  err = capsys.readouterr().err
+  assert code == 3 and 'non-finite gradients at step' in err
