@@ -10,7 +10,9 @@ from experiments.gan import SECTIONS, as_augmentation, losses, quality
 from experiments.gan import config as config_lib
 from research import metrics
 
-TINY = ['seeds=2', 'epochs=4', 'snapshots=2', 'latent=4', 'generator=(16,)',
+# MLP players: they compile in a fraction of the convolutional ones' time (test_tasks trains
+# and checks the DCGAN-style players).
+TINY = ['seeds=2', 'kind=mlp', 'epochs=4', 'snapshots=2', 'latent=4', 'generator=(16,)',
         'discriminator=(16,)', 'classifier.epochs=2', 'classifier.width=16',
         'losses.d_steps=(0,5)', 'quality.samples=200', 'quality.grid=4',
         'as_augmentation.examples_per_class=5', 'as_augmentation.generated_per_class=5',
@@ -60,6 +62,7 @@ def test_a_rerun_reuses_every_section(tiny_run, capsys):
     ('losses.d_steps=(-1,)', 'losses.d_steps='),
     ('quality.grid=5000', 'quality.grid'),
     ('generator=(0,)', 'generator='),
+    ('generator=(8,8,8,8)', 'multiples of 16'),
     ('data=diabetes', 'not images'),
 ])
 def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):

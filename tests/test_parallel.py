@@ -97,12 +97,12 @@ def test_batches_gathered_per_process_train_like_the_resident_data(reference, de
 
 
 @pytest.mark.parametrize('task', ['regression', 'binary', 'reconstruction', 'adversarial'])
-def test_every_task_trains_alike_on_1_2_and_8_devices_and_both_backends(task):
+def test_every_task_trains_alike_on_1_and_8_devices_and_both_backends(task):
   """(Classification runs every device count, 1 to 8, in the tests above.)"""
   run = functools.partial(_run, steps=8, task=task)  # the compiles cost more than the steps
   reference_losses, _, reference_test = run('shard_map', 1)
   assert reference_losses[-1] < reference_losses[0]
-  for backend, counts in (('shard_map', (2, 8)), ('pmap', (8,))):
+  for backend, counts in (('shard_map', (8,)), ('pmap', (8,))):
     for devices in counts:
       losses, _, test = run(backend, devices)
       np.testing.assert_allclose(losses, reference_losses, rtol=1e-5,

@@ -11,6 +11,7 @@ import pytest
 from sklearn import linear_model
 from sklearn import metrics as sk_metrics
 
+from experiments import cli
 from research import losses, metrics, optim, tasks
 from research.data import load_dataset, pipeline
 from research.train import ensemble, loop
@@ -200,18 +201,20 @@ def test_corruption_hits_the_inputs_only_and_at_its_level():
 
 
 def _gan_steps(updates: str, discriminator_lr_scale: float, steps: int,
-               conditional: bool = False):
+               conditional: bool = False, kind: str = 'mlp'):
   """(the state, the last metrics, the model) after `steps` steps of a small GAN on digits."""
   config = _config(task='adversarial', model='gan', steps=steps, **{
-      'gan.latent': 8, 'gan.generator': (16,), 'gan.discriminator': (16,),
+      'gan.latent': 8, 'gan.generator': (16,), 'gan.discriminator': (16,), 'gan.kind': kind,
       'gan.conditional': conditional, 'adversarial.updates': updates,
       'adversarial.discriminator_lr_scale': discriminator_lr_scale})
   dataset = load_dataset('digits')
   model, tx, step_cfg, state = loop.build(config, dataset, 1)
   images = jnp.asarray((dataset.train_images[:32] - dataset.mean) / dataset.std, jnp.float32)
   labels = jnp.asarray(dataset.train_labels[:32])
+  update = jax.jit(lambda state: step_cfg.task.update(model, tx, step_cfg, state, images, labels,
+                                                      config.seed))
   for _ in range(steps):
-    state, found = step_cfg.task.update(model, tx, step_cfg, state, images, labels, config.seed)
+    state, found = update(state)
   return state, found, model
 
 
@@ -233,8 +236,9 @@ def test_two_players_each_have_their_own_optimizer_and_alternate():
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-def test_a_conditional_gan_generates_and_judges_by_label():
-  state, found, model = _gan_steps('alternating', 1.0, 2, conditional=True)
+@pytest.mark.parametrize('kind', ['mlp', 'dcgan'])
+def test_a_conditional_gan_generates_and_judges_by_label(kind):
+  state, found, model = _gan_steps('alternating', 1.0, 2, conditional=True, kind=kind)
   assert np.isfinite(found['loss']) and np.isfinite(found['g_loss'])
   variables = {'params': state.params}
   z = jnp.zeros((2, 8))
@@ -245,6 +249,18 @@ def test_a_conditional_gan_generates_and_judges_by_label():
   assert judged[0, 0] != judged[1, 0]
   with pytest.raises(ValueError, match='needs the class labels'):
     model.apply(variables, z, (8, 8, 1), method='generate')
+  if kind == 'dcgan':  # 4 x 4 x 16 projected, one stride-2 transposed convolution to 8 x 8
+    assert state.params['generator']['project']['kernel'].shape == (8 + 10, 4 * 4 * 16)
+    assert state.params['generator']['up_0']['kernel'].shape == (4, 4, 16, 1)
+    assert state.params['discriminator']['output']['kernel'].shape == (4 * 4 * 16 + 10, 1)
+
+
+def test_a_dcgan_generator_too_deep_for_the_image_is_refused(tmp_path, capsys):
+  code = cli.main(['run', 'train', '--workdir', str(tmp_path / 'w'), 'task=adversarial',
+                   'model=gan', 'data=digits', 'gan.kind=dcgan', 'gan.generator=(8,8,8,8)'])
+  err = capsys.readouterr().err
+  assert code == 2 and 'multiples of 16' in err and len(err.strip().splitlines()) == 1
+  assert not (tmp_path / 'w').exists()
 
 
 def test_the_minimax_generator_loss_saturates_where_the_non_saturating_does_not():

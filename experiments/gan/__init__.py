@@ -23,8 +23,10 @@ from experiments import sections
 from experiments.gan import config as config_lib
 from experiments.gan import as_augmentation, groups, losses, quality
 from research import checks, typed_config
-from research.data import NUM_CLASSES, load_dataset
+from research.data import IMAGE_SHAPES, NUM_CLASSES, load_dataset
 from research.errors import UserError
+from research.models.gan import KINDS as GAN_KINDS
+from research.models.gan import check_image_shape
 
 DESCRIPTION = 'GANs: minimax against non-saturating loss, sample quality, augmentation'
 SECTIONS = {'losses': losses, 'quality': quality, 'as_augmentation': as_augmentation}
@@ -32,7 +34,7 @@ assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST, MLP players, 30 epochs."""
+  """The full preset: Fashion-MNIST, DCGAN-style players, 30 epochs."""
   return typed_config.to_config_dict(config_lib.GanConfig())
 
 
@@ -45,8 +47,8 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.data = 'digits'
   c.fast_compile = True
   c.latent = 16
-  c.generator = (128, 128)
-  c.discriminator = (128, 128)
+  c.generator = (64, 32)
+  c.discriminator = (32, 64)
   c.epochs = 150
   c.snapshots = 5
   c.batch_size = 32
@@ -80,6 +82,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
                      ('as_augmentation.classifier_epochs', c.as_augmentation.classifier_epochs),
                      ('as_augmentation.batch_size', c.as_augmentation.batch_size)):
     checks.positive(key, value)
+  checks.choice('kind', c.kind, GAN_KINDS)
+  check_image_shape(c.kind, c.generator, IMAGE_SHAPES[c.data], prefix='')
   checks.positive_ints('generator', c.generator)
   checks.positive_ints('discriminator', c.discriminator)
   if c.epochs % c.snapshots:

@@ -45,8 +45,9 @@ class GanConfig:
   download: bool = True           # fetch missing files when a network exists
   fast_compile: bool = False      # compile with LLVM -O1: about half the compile time
   latent: int = 64                # the generator's input z ~ N(0, I)
-  generator: tuple[int, ...] = (256, 256)      # its hidden layers (MLP)
-  discriminator: tuple[int, ...] = (256, 256)  # its hidden layers (MLP)
+  kind: str = 'dcgan'             # dcgan (convolutional players) or mlp
+  generator: tuple[int, ...] = (128, 64)     # its channels (dcgan) or hidden layers (mlp)
+  discriminator: tuple[int, ...] = (64, 128)  # its channels (dcgan) or hidden layers (mlp)
   epochs: int = 30                # of the GAN runs
   snapshots: int = 6              # evaluations and sample grids over training (and at step 0)
   batch_size: int = 64

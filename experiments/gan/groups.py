@@ -97,7 +97,7 @@ def one_seed_context(context, seed: int):
 
 
 def gan_options(config) -> dict:
-  return dict(latent=config.latent, generator=tuple(config.generator),
+  return dict(latent=config.latent, kind=config.kind, generator=tuple(config.generator),
               discriminator=tuple(config.discriminator))
 
 

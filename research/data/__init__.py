@@ -9,6 +9,9 @@ from research.errors import UserError
 NUM_CLASSES = {'digits': 10, 'fashion_mnist': 10, 'mnist': 10, 'cifar10': 10, 'synthetic': 10,
                'breast_cancer': 2, 'diabetes': 0, 'synthetic_regression': 0}
 NAMES = tuple(NUM_CLASSES)
+# Each image dataset's (height, width, channels), likewise known before it is loaded.
+IMAGE_SHAPES = {'digits': (8, 8, 1), 'fashion_mnist': (28, 28, 1), 'mnist': (28, 28, 1),
+                'cifar10': (32, 32, 3), 'synthetic': (8, 8, 1)}
 
 
 def load_dataset(name: str, data_dir: str = '', download: bool = True) -> Dataset:

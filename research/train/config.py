@@ -18,6 +18,8 @@ from research.losses import LossConfig
 from research.optim import OptimConfig
 from research.errors import UserError
 from research.models import MODELS
+from research.models.gan import KINDS as GAN_KINDS
+from research.models.gan import check_image_shape as check_gan_shape
 
 # Constructor arguments the run supplies, not the user.
 _SUPPLIED = ('num_classes', 'axis_name', 'parent', 'name')
@@ -215,7 +217,7 @@ def _validate_early_stopping(c: TrainConfig) -> None:
 
 def _validate_task(c: TrainConfig) -> None:
   """The task must fit the data's targets, and the loss the task."""
-  from research.data import NUM_CLASSES
+  from research.data import IMAGE_SHAPES, NUM_CLASSES
   checks.choice('task', c.task, tasks.NAMES)
   classes = len(c.split.classes) or NUM_CLASSES[c.data]
   if c.task == 'regression' and classes:
@@ -235,6 +237,9 @@ def _validate_task(c: TrainConfig) -> None:
   checks.choice('adversarial.generator_loss', c.adversarial.generator_loss,
                 tasks.GENERATOR_LOSSES)
   checks.choice('adversarial.updates', c.adversarial.updates, tasks.UPDATES)
+  checks.choice('gan.kind', c.gan.kind, GAN_KINDS)
+  if c.model == 'gan' and c.data in IMAGE_SHAPES:
+    check_gan_shape(c.gan.kind, c.gan.generator, IMAGE_SHAPES[c.data])
   checks.greater_than_zero('adversarial.discriminator_lr_scale',
                            c.adversarial.discriminator_lr_scale)
   if c.task == 'adversarial' and c.diagnostics_every:
