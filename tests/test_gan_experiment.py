@@ -57,16 +57,17 @@ def test_a_rerun_reuses_every_section(tiny_run, capsys):
   assert json.loads((tiny_run / 'results.json').read_text())['headline'] == before['headline']
 
 
-@pytest.mark.parametrize('override, message', [
-    ('snapshots=7', 'multiple of snapshots'),
-    ('losses.d_steps=(-1,)', 'losses.d_steps='),
-    ('quality.grid=5000', 'quality.grid'),
-    ('generator=(0,)', 'generator='),
-    ('generator=(8,8,8,8)', 'multiples of 16'),
-    ('data=diabetes', 'not images'),
+@pytest.mark.parametrize('overrides, message', [
+    (['snapshots=7'], 'multiple of snapshots'),
+    (['losses.d_steps=(-1,)'], 'losses.d_steps='),
+    (['quality.grid=5000'], 'quality.grid'),
+    (['generator=(0,)'], 'generator='),
+    (['kind=dcgan', 'generator=(8,8,8,8)'], 'multiples of 16'),
+    (['kind=gru'], 'kind='),
+    (['data=diabetes'], 'not images'),
 ])
-def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):
-  code = cli.main(['run', 'gan', '--quick', '--workdir', str(tmp_path / 'w'), override])
+def test_bad_config_is_one_line_and_exit_2(overrides, message, capsys, tmp_path):
+  code = cli.main(['run', 'gan', '--quick', '--workdir', str(tmp_path / 'w'), *overrides])
   err = capsys.readouterr().err
   assert code == 2 and message in err and len(err.strip().splitlines()) == 1
   assert not (tmp_path / 'w').exists()
