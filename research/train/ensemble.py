@@ -58,9 +58,9 @@ class Ensemble:
 
   def __init__(self, cfg: EnsembleConfig, dataset: Dataset, seeds, rates, devices=None,
                probe=None):
-    """`probe(states, step) -> {name: number or list}`, if given, runs at step 0 and after every
-    call; its results go into metrics.jsonl as 'diagnostics' records (what a GAN's samples
-    look like as it trains)."""
+    """`probe(states, step) -> {name: number}`, if given, runs at step 0 and after every call;
+    its results go into metrics.jsonl as 'diagnostics' records (scores of a GAN's samples as
+    it trains; anything larger, such as the samples, the probe writes itself)."""
     self._probe = probe
     if len(seeds) != len(rates) or not len(seeds):
       raise UserError('an ensemble needs one rate per seed, and at least one member')
