@@ -7,7 +7,8 @@ import pytest
 import scipy.stats
 
 from experiments import cli
-from experiments.autoencoders import SECTIONS, denoising, depth_and_bottleneck, linear_vs_pca
+from experiments.autoencoders import (SECTIONS, denoising, depth_and_bottleneck, linear_vs_pca,
+                                      reconstruction_loss)
 from experiments.autoencoders import config as config_lib
 
 # Section 1 at its quick settings (the claim under test needs a converged run); the others tiny.
@@ -15,7 +16,9 @@ TINY = ['seeds=2', 'linear_vs_pca.codes=(4,)', 'linear_vs_pca.rates=(0.03,)',
         'depth_and_bottleneck.codes=(2,4)', 'depth_and_bottleneck.encoders=((16,),)',
         'depth_and_bottleneck.epochs=3', 'depth_and_bottleneck.rates=(0.001,)',
         'denoising.gaussian=(0.5,)', 'denoising.mask=()', 'denoising.encoder=(16,)',
-        'denoising.code=4', 'denoising.epochs=3', 'denoising.probe_max_iter=50']
+        'denoising.code=4', 'denoising.epochs=3', 'denoising.probe_max_iter=50',
+        'reconstruction_loss.encoder=(16,)', 'reconstruction_loss.code=4',
+        'reconstruction_loss.epochs=3', 'reconstruction_loss.rates=(0.01,)']
 
 
 @pytest.fixture(scope='module')
@@ -39,11 +42,24 @@ def test_report_has_every_section_with_a_conclusion_and_its_figures(tiny_run):
   for number, module in enumerate(SECTIONS.values(), 1):
     assert f'## {number}. {module.TITLE}' in report
   assert report.count('**Conclusion.**') == len(SECTIONS)
-  for plot in ('linear_vs_pca', 'depth_and_bottleneck', 'reconstructions', 'denoising'):
+  for plot in ('linear_vs_pca', 'depth_and_bottleneck', 'reconstructions', 'denoising',
+               'reconstruction_loss', 'loss_reconstructions'):
     assert (tiny_run / f'{plot}.png').stat().st_size > 1000
   groups_run = sorted(p.name for p in (tiny_run / 'runs').iterdir())
   assert groups_run == ['gaussian_0.5', 'hidden_16_code_2', 'hidden_16_code_4', 'linear_4',
-                        'none_0']
+                        'loss_binary_cross_entropy', 'loss_mae', 'loss_mse', 'none_0']
+
+
+def test_binary_cross_entropy_reconstructs_with_the_sigmoid_of_its_logits(tiny_run):
+  """Pixels in [0, 1] (normalize=unit) for every loss: the shown reconstructions of the
+  binary cross-entropy model are sigmoids, inside (0, 1); its errors are on the pixel scale."""
+  results = json.loads((tiny_run / 'sections' / 'reconstruction_loss.json').read_text())
+  originals = np.asarray(results['originals'])
+  assert originals.min() >= 0.0 and originals.max() <= 1.0 and originals.max() > 0.9
+  bce = next(m for m in results['losses'] if m['name'] == 'binary_cross_entropy')
+  shown = np.asarray(bce['shown'])
+  assert shown.min() >= 0.0 and shown.max() <= 1.0
+  assert all(0 < mse < 0.25 for m in results['losses'] for mse in m['test_mse'])
 
 
 def test_a_rerun_reuses_every_section(tiny_run, capsys):
@@ -59,6 +75,7 @@ def test_a_rerun_reuses_every_section(tiny_run, capsys):
     ('depth_and_bottleneck.rates=()', 'depth_and_bottleneck.rates='),
     ('denoising.mask=(1.5,)', 'denoising.mask='),
     ('denoising.encoder=(-3,)', 'encoder='),
+    ('reconstruction_loss.losses=(cross_entropy,)', 'reconstruction_loss.losses='),
     ('data=diabetes', 'not images'),
 ])
 def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):
@@ -128,6 +145,31 @@ def test_the_denoising_verdicts_follow_the_spread():
   assert 'inside the seed spread' in overlap['verdict']
   opposite = denoising.analyze(_denoising_results([0.90, 0.91, 0.90], [0.80, 0.81, 0.80]))
   assert 'opposite of Vincent' in opposite['verdict']
+
+
+def _loss_results(mse_trained, bce_trained):
+  model = lambda name, mse: {'name': name, 'rate': 0.01, 'test_mse': mse,
+                             'test_mae': [10 * v for v in mse]}
+  return {'rates': [0.003, 0.01, 0.03],
+          'losses': [model('mse', mse_trained), model('binary_cross_entropy', bce_trained)]}
+
+
+def test_the_loss_verdicts_follow_the_numbers_and_the_spread():
+  bce_wins = reconstruction_loss.analyze(_loss_results([0.010, 0.011, 0.010],
+                                                       [0.007, 0.0071, 0.0069]))
+  assert 'binary CE gives the lowest test MSE' in bce_wins['verdict']
+  assert 'beyond the seed spread' in bce_wins['verdict']
+  assert "test MSE is lower than training on MSE itself" in bce_wins['verdict']
+  assert 'MSE does not have the lowest mean' in bce_wins['verdict']
+  mse_wins = reconstruction_loss.analyze(_loss_results([0.007, 0.0071, 0.0069],
+                                                       [0.010, 0.011, 0.010]))
+  assert 'MSE gives the lowest test MSE' in mse_wins['verdict']
+  assert 'is higher than training on MSE' in mse_wins['verdict']
+  tie = reconstruction_loss.analyze(_loss_results([0.007, 0.011, 0.009], [0.009, 0.0072, 0.01]))
+  assert 'inconclusive' in tie['verdict'] and 'beyond' not in tie['verdict']
+  edge = _loss_results([0.010, 0.011, 0.010], [0.007, 0.0071, 0.0069])
+  edge['losses'][0]['rate'] = 0.03
+  assert 'the rate chosen for MSE lies at the edge' in reconstruction_loss.analyze(edge)['verdict']
 
 
 def test_test_corruption_is_fixed_and_at_its_level():

@@ -168,6 +168,8 @@ def test_an_ensemble_of_regressions_logs_rmse_per_member(tmp_path):
     (['corruption.kind=gaussian'], 'corrupts the inputs of task=reconstruction only'),
     (['task=reconstruction', 'model=autoencoder', 'corruption.kind=mask',
       'corruption.level=1.0'], 'corruption.level=1.0 is out of range'),
+    (['task=reconstruction', 'model=autoencoder', 'loss.name=binary_cross_entropy'],
+     'needs targets in [0, 1]: set normalize=unit'),
 ])
 def test_a_task_that_does_not_fit_is_one_line_and_writes_nothing(tmp_path, overrides, message):
   result = run_cli('run', 'train', '--workdir', str(tmp_path / 'run'), *overrides)
@@ -186,6 +188,30 @@ def test_reconstruction_metrics_are_per_value_errors():
   assert found['mse'] == pytest.approx(float(((outputs - images) ** 2).mean()), rel=1e-5)
   assert found['mae'] == pytest.approx(float(np.abs(outputs - images).mean()), rel=1e-5)
   assert found['loss'] == pytest.approx(found['mse'], rel=1e-5)  # MSE per example, averaged
+
+
+def test_binary_cross_entropy_reconstruction_is_scored_on_its_sigmoid():
+  """Logits out, pixels in [0, 1] as targets: the loss is optax's sigmoid cross-entropy per
+  value (checked against its closed form), the errors those of sigmoid(logits)."""
+  rng = np.random.default_rng(2)
+  pixels = rng.uniform(size=(9, 4, 4, 1)).astype(np.float32)
+  logits = rng.normal(0, 2, size=pixels.shape).astype(np.float32)
+  bce = losses.LossConfig(name='binary_cross_entropy')
+  task = tasks.make_task('reconstruction', np.zeros(9))
+  found = _stats_over_two_batches(task, bce, jnp.asarray(logits), jnp.asarray(pixels), 4)
+  p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+  closed_form = -(pixels * np.log(p) + (1 - pixels) * np.log(1 - p))
+  assert found['loss'] == pytest.approx(closed_form.mean(), rel=1e-5)
+  assert found['mse'] == pytest.approx(((p - pixels) ** 2).mean(), rel=1e-5)
+  assert found['mae'] == pytest.approx(np.abs(p - pixels).mean(), rel=1e-5)
+
+
+def test_unit_normalisation_puts_pixels_in_0_1():
+  from research.data import load_dataset, pipeline
+  from research.data.dataset import with_normalization
+  dataset = with_normalization(load_dataset('digits'), 'unit')
+  x = np.asarray(pipeline.normalize(dataset.train_images, dataset.mean, dataset.std))
+  assert x.min() == 0.0 and x.max() == 1.0
 
 
 def test_corruption_hits_the_inputs_only_and_at_its_level():

@@ -1,9 +1,9 @@
-"""autoencoders: what a bottleneck learns: PCA's subspace, a curved code, a denoiser.
+"""autoencoders: what a bottleneck learns: PCA's subspace, a curved code, a denoiser, a loss.
 
 Question: what does an autoencoder learn, and when is it more than PCA? A linear autoencoder
 against PCA's principal subspace (Baldi and Hornik 1989), deep autoencoders against PCA at
-every code size, and denoising autoencoders (Vincent et al. 2008) scored on clean targets and by
-a linear probe on their codes.
+every code size, denoising autoencoders (Vincent et al. 2008) scored on clean targets and by a
+linear probe on their codes, and the reconstruction loss (MSE, MAE, binary cross-entropy).
 
 Learning rates are chosen on a validation split held out of the training data (fixed,
 stratified); the test set only reports. Seeds and rates of one autoencoder train together as
@@ -19,14 +19,15 @@ import ml_collections
 
 from experiments import sections
 from experiments.autoencoders import config as config_lib
-from experiments.autoencoders import denoising, depth_and_bottleneck, groups, linear_vs_pca
-from research import checks, typed_config
+from experiments.autoencoders import (denoising, depth_and_bottleneck, groups, linear_vs_pca,
+                                      reconstruction_loss)
+from research import checks, tasks, typed_config
 from research.data import NUM_CLASSES, load_dataset
 from research.errors import UserError
 
-DESCRIPTION = 'autoencoders: PCA subspace, depth and bottleneck, denoising'
+DESCRIPTION = 'autoencoders: PCA subspace, depth and bottleneck, denoising, the loss'
 SECTIONS = {'linear_vs_pca': linear_vs_pca, 'depth_and_bottleneck': depth_and_bottleneck,
-            'denoising': denoising}
+            'denoising': denoising, 'reconstruction_loss': reconstruction_loss}
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
@@ -59,6 +60,11 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.denoising.epochs = 60
   c.denoising.batch_size = 64
   c.denoising.probe_examples = 0
+  c.reconstruction_loss.code = 16
+  c.reconstruction_loss.encoder = (128,)
+  c.reconstruction_loss.epochs = 60
+  c.reconstruction_loss.batch_size = 64
+  c.reconstruction_loss.rates = (3e-3, 1e-2, 3e-2)
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -71,19 +77,24 @@ def validate(c: ml_collections.ConfigDict) -> None:
   checks.greater_than_zero('val_fraction', c.val_fraction)
   checks.rate('val_fraction', c.val_fraction)
   checks.at_least('epochs_per_call', c.epochs_per_call, 0)
-  for section in ('linear_vs_pca', 'depth_and_bottleneck', 'denoising'):
+  for section in ('linear_vs_pca', 'depth_and_bottleneck', 'denoising', 'reconstruction_loss'):
     for key in ('epochs', 'batch_size'):
       checks.positive(f'{section}.{key}', c[section][key])
-  for section in ('linear_vs_pca', 'depth_and_bottleneck'):
-    checks.positive_ints(f'{section}.codes', c[section].codes)
+  for section in ('linear_vs_pca', 'depth_and_bottleneck', 'reconstruction_loss'):
     if not c[section].rates or any(not rate > 0 for rate in c[section].rates):
       raise UserError(f'{section}.rates={tuple(c[section].rates)!r} is not allowed; it takes '
                       'one or more learning rates > 0')
+  for section in ('linear_vs_pca', 'depth_and_bottleneck'):
+    checks.positive_ints(f'{section}.codes', c[section].codes)
   # An empty encoder is the linear autoencoder (no hidden layer).
-  for encoder in (*c.depth_and_bottleneck.encoders, c.denoising.encoder):
+  for encoder in (*c.depth_and_bottleneck.encoders, c.denoising.encoder,
+                  c.reconstruction_loss.encoder):
     if encoder:
       checks.positive_ints('encoder', encoder)
   checks.positive('denoising.code', c.denoising.code)
+  checks.positive('reconstruction_loss.code', c.reconstruction_loss.code)
+  checks.subset('reconstruction_loss.losses', c.reconstruction_loss.losses,
+                tasks.RECONSTRUCTION_LOSSES)
   checks.greater_than_zero('denoising.learning_rate', c.denoising.learning_rate)
   for key in ('gaussian', 'mask'):
     if any(v < 0 for v in c.denoising[key]):
@@ -97,14 +108,16 @@ def validate(c: ml_collections.ConfigDict) -> None:
 
 
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
-  load = functools.cache(lambda: groups.prepare(
-      load_dataset(config.data, config.data_dir, config.download), config.val_fraction))
-  context = types.SimpleNamespace(workdir=workdir, manifest=manifest, config=config, data=load)
+  raw = functools.cache(lambda: load_dataset(config.data, config.data_dir, config.download))
+  prepared = lambda normalization: functools.cache(
+      lambda: groups.prepare(raw(), config.val_fraction, normalization))
+  context = types.SimpleNamespace(workdir=workdir, manifest=manifest, config=config,
+                                  data=prepared('channel'), unit_data=prepared('unit'))
   measures = {name: functools.partial(module.measure, config[name], context)
               for name, module in SECTIONS.items()}
   return sections.run_sections(
       SECTIONS, config.sections, measures, workdir,
-      'autoencoders: PCA subspace, depth and bottleneck, denoising',
+      'autoencoders: PCA subspace, depth and bottleneck, denoising, the loss',
       ' '.join(__doc__.split('\n\n')[1:3]).replace('\n', ' '), manifest)
 
 

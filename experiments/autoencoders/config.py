@@ -1,7 +1,7 @@
 """The autoencoders experiment's options: defaults (the full preset), types and descriptions."""
 import dataclasses
 
-SECTION_NAMES = ('linear_vs_pca', 'depth_and_bottleneck', 'denoising')
+SECTION_NAMES = ('linear_vs_pca', 'depth_and_bottleneck', 'denoising', 'reconstruction_loss')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,16 @@ class Denoising:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReconstructionLoss:
+  losses: tuple[str, ...] = ('mse', 'mae', 'binary_cross_entropy')  # each trains one model
+  code: int = 32                  # the bottleneck
+  encoder: tuple[int, ...] = (512,)  # hidden layers (the decoder mirrors them)
+  epochs: int = 30
+  batch_size: int = 128
+  rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # Adam, cosine decay; each loss chooses on val
+
+
+@dataclasses.dataclass(frozen=True)
 class AutoencodersConfig:
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
@@ -50,3 +60,4 @@ class AutoencodersConfig:
   linear_vs_pca: LinearVsPca = LinearVsPca()  # Baldi and Hornik's linear autoencoder
   depth_and_bottleneck: DepthAndBottleneck = DepthAndBottleneck()  # deep against PCA
   denoising: Denoising = Denoising()  # corrupted inputs, clean targets, and the codes' use
+  reconstruction_loss: ReconstructionLoss = ReconstructionLoss()  # MSE, MAE, binary CE

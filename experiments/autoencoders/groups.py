@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import ensemble_runs
-from research import optim, tasks
+from research import losses, optim, tasks
 from research.data import pipeline, splits
 from research.data.dataset import Dataset, with_normalization
 from research.errors import UserError
@@ -18,8 +18,8 @@ from research.train import ensemble
 KEPT = ('loss', 'mse', 'mae')
 
 
-def prepare(dataset: Dataset, val_fraction: float) -> Dataset:
-  return splits.apply(with_normalization(dataset, 'channel'),
+def prepare(dataset: Dataset, val_fraction: float, normalization: str = 'channel') -> Dataset:
+  return splits.apply(with_normalization(dataset, normalization),
                       splits.SplitConfig(val_fraction=val_fraction))
 
 
@@ -46,31 +46,33 @@ def pca_mse(pca, x: np.ndarray, k: int) -> float:
 
 
 def train(name: str, context, data: Dataset, *, options: dict, epochs: int, batch_size: int,
-          rates, corruption: tasks.CorruptionConfig = tasks.CorruptionConfig()) -> dict:
+          rates, corruption: tasks.CorruptionConfig = tasks.CorruptionConfig(),
+          loss: losses.LossConfig = losses.LossConfig()) -> dict:
   """One group of autoencoders: every seed at every learning rate (Adam, cosine decay to 0),
   with its trained members (ensemble_runs.train_group with keep_states)."""
   cfg = ensemble.EnsembleConfig(
       model='autoencoder', options=options, rate_field='optim.learning_rate', epochs=epochs,
       batch_size=min(batch_size, len(data.train_labels)),
       optim=optim.OptimConfig(name='adam', learning_rate=float(rates[0]), schedule='cosine'),
-      task='reconstruction', corruption=corruption,
+      task='reconstruction', corruption=corruption, loss=loss,
       epochs_per_call=context.config.epochs_per_call, stop_on_divergence=False,
       fast_compile=context.config.fast_compile)
   return ensemble_runs.train_group(name, cfg, data, tuple(rates), context, keep_states=True,
                                    kept=KEPT)
 
 
-def chosen(group: dict, rates, seeds: int) -> dict:
-  """The rate with the lowest mean validation MSE over seeds (a diverged member counts as
-  infinitely bad), and its members: indices, validation and test MSE."""
-  val = [[m['val']['mse'] for m in group['members'][i * seeds:(i + 1) * seeds]]
+def chosen(group: dict, rates, seeds: int, metric: str = 'mse') -> dict:
+  """The rate with the lowest mean validation `metric` over seeds (a diverged member counts
+  as infinitely bad), and its members: indices, validation `metric`, test MSE and MAE."""
+  val = [[m['val'][metric] for m in group['members'][i * seeds:(i + 1) * seeds]]
          for i in range(len(rates))]
   score = [np.mean([v if v is not None and math.isfinite(v) else math.inf for v in row])
            for row in val]
   best = int(np.argmin(score))
   members = list(range(best * seeds, (best + 1) * seeds))
-  return {'rate': float(rates[best]), 'members': members, 'val_mse': val[best],
-          'test_mse': [group['members'][k]['test']['mse'] for k in members]}
+  return {'rate': float(rates[best]), 'members': members, f'val_{metric}': val[best],
+          **{f'test_{key}': [group['members'][k]['test'][key] for k in members]
+             for key in ('mse', 'mae')}}
 
 
 def apply(group: dict, k: int, x: np.ndarray, codes_only: bool = False) -> np.ndarray:

@@ -56,7 +56,7 @@ def make_dataset(name, train_images, train_labels, test_images, test_labels,
       std=np.where(std > 0, std, 1.0).astype(np.float32))
 
 
-NORMALIZATIONS = ('channel', 'pixel_mean')
+NORMALIZATIONS = ('channel', 'pixel_mean', 'unit')
 
 
 def with_normalization(dataset: Dataset, kind: str) -> Dataset:
@@ -65,9 +65,15 @@ def with_normalization(dataset: Dataset, kind: str) -> Dataset:
     pixel_mean: (x - mean_HxWxC) / std, the per-pixel mean He et al. (2015) subtract on
                 CIFAR-10. The paper gives no scale; dividing by the std that remains is ours
                 (with BatchNorm after the first convolution it sets only that layer's
-                effective learning rate)."""
+                effective learning rate);
+    unit:       x / max, the training images' largest value: pixels in [0, 1], the targets a
+                binary cross-entropy reconstruction needs."""
   if kind == 'channel':
     return dataset
+  if kind == 'unit':
+    top = float(dataset.train_images.max())
+    return dataclasses.replace(dataset, mean=np.zeros((1,), np.float32),
+                               std=np.full((1,), top if top > 0 else 1.0, np.float32))
   if kind != 'pixel_mean':
     raise ValueError(f'normalisation {kind!r} is unknown; choose one of '
                      f'{", ".join(NORMALIZATIONS)}')

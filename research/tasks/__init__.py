@@ -13,7 +13,8 @@ into numbers only at the end (as research/metrics.py does for classification).
   the training split's mean and std (so one learning rate suits any units); the loss is taken
   on that scale, and RMSE and MAE are reported in the target's own units;
 - reconstruction: the target is the (normalised) input itself, for autoencoders, optionally
-  corrupted on the way in (denoising);
+  corrupted on the way in (denoising); with binary cross-entropy the outputs are logits of
+  pixels in [0, 1];
 - adversarial: a GAN's two players, each with its own optimizer, in one step.
 
 Each lives in its own module here; this one names them and builds one from a config.
@@ -28,13 +29,14 @@ from research.tasks.adversarial import (GENERATOR_LOSSES, UPDATES, Adversarial,
                                         AdversarialConfig)
 from research.tasks.base import REGRESSION_LOSSES
 from research.tasks.classification import BINARY_LOSSES, Binary, Classification
-from research.tasks.reconstruction import CORRUPTIONS, CorruptionConfig, Reconstruction
+from research.tasks.reconstruction import (CORRUPTIONS, RECONSTRUCTION_LOSSES, CorruptionConfig,
+                                          Reconstruction)
 from research.tasks.regression import Regression
 
 NAMES = ('classification', 'binary', 'regression', 'reconstruction', 'adversarial')
 __all__ = ['Adversarial', 'AdversarialConfig', 'BINARY_LOSSES', 'Binary', 'CORRUPTIONS',
            'Classification', 'CorruptionConfig', 'DEFAULT_LOSS', 'GENERATOR_LOSSES', 'NAMES',
-           'REGRESSION_LOSSES', 'Reconstruction', 'Regression', 'SCALARS', 'Task', 'UPDATES',
+           'RECONSTRUCTION_LOSSES', 'REGRESSION_LOSSES', 'Reconstruction', 'Regression', 'SCALARS', 'Task', 'UPDATES',
            'loss_for', 'make_task']
 
 Task = Classification | Binary | Regression | Reconstruction | Adversarial

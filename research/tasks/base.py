@@ -5,7 +5,7 @@ import optax
 
 from research import losses
 
-REGRESSION_LOSSES = ('mse', 'mae', 'huber')  # also reconstruction's, per value
+REGRESSION_LOSSES = ('mse', 'mae', 'huber')  # also reconstruction's, per value (reconstruction.py)
 
 
 class LabelTargets:

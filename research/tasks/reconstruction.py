@@ -1,18 +1,25 @@
 """Reconstruction, for autoencoders: the target is the (normalised) input itself; in training
-the model may see it corrupted (Gaussian noise, or a fraction of its values masked to the mean:
-Vincent et al. 2008's denoising criterion), drawn per example from (seed, step, global
-position). Evaluation reconstructs the clean input."""
+the model may see it corrupted (Gaussian noise, or a fraction of its values set to 0, the mean
+under the default normalisation: Vincent et al. 2008's masking noise), drawn per example from
+(seed, step, global position). Evaluation reconstructs the clean input.
+
+The loss is an error loss per value (MSE, MAE, Huber) of the output, or binary cross-entropy
+with the output as logits and the pixels, normalised to [0, 1] (`normalize=unit`), as
+probabilities; the reconstruction is then the sigmoid of the logits. Errors are reported on
+the reconstruction either way, so the losses compare on one scale."""
 import dataclasses
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from research import losses, rng
-from research.tasks.base import error_loss
+from research.tasks.base import REGRESSION_LOSSES, error_loss
 
 CORRUPTIONS = ('none', 'gaussian', 'mask')
+RECONSTRUCTION_LOSSES = (*REGRESSION_LOSSES, 'binary_cross_entropy')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +62,16 @@ class Reconstruction:
   def targets(self, images, labels):
     return images
 
+  def reconstruction(self, cfg: losses.LossConfig, outputs):
+    """The model's reconstruction from its outputs: the sigmoid of logits under binary
+    cross-entropy, the outputs themselves otherwise."""
+    return jax.nn.sigmoid(outputs) if cfg.name == 'binary_cross_entropy' else outputs
+
   def per_example_loss(self, cfg: losses.LossConfig, outputs, images):
-    error = (outputs - images).reshape(images.shape[0], -1)
-    return error_loss(cfg, error).mean(-1)
+    per_value = lambda x: x.reshape(images.shape[0], -1).mean(-1)
+    if cfg.name == 'binary_cross_entropy':
+      return per_value(optax.sigmoid_binary_cross_entropy(outputs, images))
+    return per_value(error_loss(cfg, outputs - images))
 
   def batch_loss(self, cfg: losses.LossConfig, outputs, images, axis_name=None):
     return self.per_example_loss(cfg, outputs, images).mean()
@@ -66,7 +80,7 @@ class Reconstruction:
     return {}
 
   def eval_stats(self, cfg: losses.LossConfig, outputs, images, mask_B):
-    error_BxV = (outputs - images).reshape(images.shape[0], -1)
+    error_BxV = (self.reconstruction(cfg, outputs) - images).reshape(images.shape[0], -1)
     mask_B = mask_B.astype(jnp.float32)
     per_example = lambda values_BxV: (values_BxV.sum(-1) * mask_B).sum()
     return ReconstructionStats(

@@ -51,7 +51,7 @@ class TrainConfig:
   init_exclude: str = ''        # regex over parameter paths kept freshly initialised (a new head)
   early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()  # checked at each evaluation
   download: bool = True         # fetch missing files (sha256-verified) when a network exists
-  normalize: str = 'channel'    # channel (x - mean_C) / std_C, or pixel_mean (He et al. 2015)
+  normalize: str = 'channel'    # channel (x - mean_C) / std_C, pixel_mean (He et al. 2015), unit
   steps: int = 2000             # optimizer updates in all
   batch_size: int = 128         # the global batch, split over the devices
   eval_batch_size: int = 1000   # examples per evaluation call (padded to a device multiple)
@@ -251,11 +251,14 @@ def _validate_task(c: TrainConfig) -> None:
   if c.corruption.kind != 'none' and c.task != 'reconstruction':
     raise UserError('corruption corrupts the inputs of task=reconstruction only')
   allowed = {'regression': tasks.REGRESSION_LOSSES, 'binary': tasks.BINARY_LOSSES,
-             'reconstruction': tasks.REGRESSION_LOSSES}
+             'reconstruction': tasks.RECONSTRUCTION_LOSSES}
   name = tasks.loss_for(c.task, c.loss).name
   if c.task in allowed and name not in allowed[c.task]:
     raise UserError(f'task={c.task} takes loss.name={" or ".join(allowed[c.task])}, not '
                     f'{name!r}')
+  if c.task == 'reconstruction' and name == 'binary_cross_entropy' and c.normalize != 'unit':
+    raise UserError('a binary cross-entropy reconstruction needs targets in [0, 1]: set '
+                    'normalize=unit')
 
 
 def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
