@@ -4,10 +4,44 @@ Every random draw that touches an example (its dropout mask, its augmentation) u
 from a per-step stream key and the example's position in the *global* batch. On a device that
 holds a slice of the batch, positions are offset by the device's index along the batch axis,
 so 1, 2 or 8 devices draw exactly the same numbers for the same example.
+
+With gradient accumulation a device's batch is cut into `slices` microbatches, and slice j of
+every device together holds global positions [j * M, (j + 1) * M), M = global batch / slices:
+so each microbatch (and the BatchNorm statistics over it) is the same set of examples on any
+number of devices. With one slice this is the plain layout, device d holding
+[d * local_batch, (d + 1) * local_batch). `sliced` sets the layout for a train step; within
+it, `in_slice` says which slice the examples at hand are.
 """
+import contextlib
+import contextvars
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
+
+# (slices per device batch, the slice at hand or None for the whole device batch), set while
+# a train step is traced.
+_LAYOUT = contextvars.ContextVar('batch_layout', default=(1, None))
+
+
+@contextlib.contextmanager
+def _layout(slices: int, index):
+  token = _LAYOUT.set((slices, index))
+  try:
+    yield
+  finally:
+    _LAYOUT.reset(token)
+
+
+def sliced(slices: int):
+  """Within: every device's batch is `slices` microbatches (the layout above)."""
+  return _layout(slices, None)
+
+
+def in_slice(index):
+  """Within `sliced`: the examples at hand are microbatch `index` (may be traced)."""
+  return _layout(_LAYOUT.get()[0], index)
 
 
 def stream_key(seed: int, stream: str, step) -> jax.Array:
@@ -22,9 +56,26 @@ def _stream_id(stream: str) -> int:
 
 
 def global_positions(local_batch: int, axis_name: str | None) -> jax.Array:
-  """Positions in the global batch of this device's examples."""
-  offset = lax.axis_index(axis_name) * local_batch if axis_name else 0
-  return offset + jnp.arange(local_batch)
+  """Positions in the global batch of this device's `local_batch` examples: its whole batch,
+  or inside `in_slice` the slice at hand."""
+  slices, index = _LAYOUT.get()
+  devices = lax.axis_size(axis_name) if axis_name else 1
+  device = lax.axis_index(axis_name) if axis_name else 0
+  if index is not None:
+    return (index * devices + device) * local_batch + jnp.arange(local_batch)
+  size = local_batch // slices
+  i = jnp.arange(local_batch)
+  return (i // size * devices + device) * size + i % size
+
+
+def host_positions(global_batch: int, devices: int, slices: int = 1) -> np.ndarray:
+  """global_positions of every row of a batch-sharded global array (device d holds rows
+  [d * local_batch, (d + 1) * local_batch)), on the host: what a per-process feed gathers."""
+  local = global_batch // devices
+  size = local // slices
+  row = np.arange(global_batch)
+  device, i = row // local, row % local
+  return (i // size * devices + device) * size + i % size
 
 
 def example_keys(key: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:

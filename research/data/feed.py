@@ -5,13 +5,15 @@ global batch at step t is the same list of example indices (the slice of the (se
 permutation, exactly as in pipeline.local_train_batch), but each process gathers on the host only
 the rows its own devices hold and sends only those; `jax.make_array_from_callback` asks for
 exactly those rows and assembles the global array. So the batch is a function of (seed, step)
-whatever the number of processes, and the device at mesh position d holds global rows
-[d * local_batch, (d + 1) * local_batch): the positions the dropout and augmentation keys use.
+whatever the number of processes, and the device at mesh position d holds the rows whose
+global positions research/rng.py assigns to it (with one microbatch, positions
+[d * local_batch, (d + 1) * local_batch)): the positions the dropout and augmentation keys use.
 """
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from research import rng
 from research.data import pipeline
 
 
@@ -19,8 +21,9 @@ class ProcessFeed:
   """Global, batch-sharded (images, labels[, mask]) arrays; images keep their stored dtype."""
 
   def __init__(self, images: np.ndarray, labels: np.ndarray, seed: int, global_batch: int,
-               mesh: Mesh, axis_name: str):
+               mesh: Mesh, axis_name: str, slices: int = 1):
     self._images, self._labels = images, labels
+    self._positions = rng.host_positions(global_batch, mesh.size, slices)
     self._seed, self._global_batch = seed, global_batch
     self._sharding = NamedSharding(mesh, P(axis_name))
     self._per_epoch = pipeline.steps_per_epoch(len(labels), global_batch)
@@ -40,7 +43,7 @@ class ProcessFeed:
     if epoch != self._epoch:  # the permutation is the device pipeline's, drawn on this host
       self._epoch = epoch
       self._perm = np.asarray(pipeline.epoch_permutation(self._seed, epoch, len(self._labels)))
-    index_B = self._perm[slot * self._global_batch:(slot + 1) * self._global_batch]
+    index_B = self._perm[slot * self._global_batch + self._positions]
     return self._global(index_B, self._images, self._labels)
 
   def eval_batch(self, start: int) -> tuple:

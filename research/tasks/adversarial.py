@@ -9,6 +9,7 @@ import numpy as np
 import optax
 
 from research import metrics, rng
+from research.train import microbatches
 
 GENERATOR_LOSSES = ('non_saturating', 'minimax')
 UPDATES = ('alternating', 'simultaneous')
@@ -69,15 +70,21 @@ class Adversarial:
     z_d, z_g = (self.latents(model, jax.random.fold_in(key, i), images.shape[0], cfg.axis_name)
                 for i in (0, 1))
     play = TwoPlayerLosses(model, images.shape[1:])
-    (d_loss, (real, fake)), grads_d = jax.value_and_grad(play.discriminator_loss, has_aux=True)(
-        state.params['discriminator'], state.params['generator'], images, z_d, labels_B)
+    # Both players' gradients go through the step's microbatches (grad_accum), as one model's do.
+    d_fn = lambda d, carry, *batch: _with_carry(
+        play.discriminator_loss(d, state.params['generator'], *batch), carry)
+    (d_loss, ((real, fake), _)), grads_d = microbatches.value_and_grad(d_fn, cfg.grad_accum)(
+        state.params['discriminator'], {}, images, z_d, labels_B)
     grads_d = mean(grads_d)
     updates_d, opt_d = tx.discriminator.update(grads_d, state.opt_state['discriminator'],
                                                state.params['discriminator'])
     new_d = optax.apply_updates(state.params['discriminator'], updates_d)
     against = new_d if self.adversarial.updates == 'alternating' else state.params['discriminator']
-    g_loss, grads_g = jax.value_and_grad(play.generator_loss)(
-        state.params['generator'], against, z_g, self.adversarial.generator_loss, labels_B)
+    g_fn = lambda g, carry, *batch: _with_carry(
+        (play.generator_loss(g, against, batch[0], self.adversarial.generator_loss, batch[1]),
+         ()), carry)
+    (g_loss, _), grads_g = microbatches.value_and_grad(g_fn, cfg.grad_accum)(
+        state.params['generator'], {}, z_g, labels_B)
     grads_g = mean(grads_g)
     updates_g, opt_g = tx.generator.update(grads_g, state.opt_state['generator'],
                                            state.params['generator'])
@@ -119,6 +126,12 @@ class Adversarial:
     return {'count': int(s.count), 'loss': s.loss_sum / count,
             'd_real': s.real_probability_sum / count, 'd_fake': s.fake_probability_sum / count,
             'd_accuracy': s.correct_sum / count}
+
+
+def _with_carry(loss_and_aux, carry):
+  """(loss, aux) as microbatches.value_and_grad wants it: (loss, (aux, carry))."""
+  loss, aux = loss_and_aux
+  return loss, (aux, carry)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,6 +57,7 @@ class TrainConfig:
   eval_batch_size: int = 1000   # examples per evaluation call (padded to a device multiple)
   log_every: int = 50           # steps between train-metric records and NaN checks
   steps_per_call: int = 1       # steps per dispatch (>1: one lax.scan; cut to divide intervals)
+  grad_accum: int = 1           # microbatches per device batch, their gradients averaged
   eval_every: int = 500         # steps between test evaluations
   checkpoint_every: int = 500   # steps between Orbax checkpoints
   keep_checkpoints: int = 3     # newest checkpoints kept on disk
@@ -142,7 +143,8 @@ def _validate_run(c: TrainConfig, datasets, normalizations, backends) -> None:
   checks.choice('normalize', c.normalize, normalizations)
   checks.choice('backend', c.backend, backends)
   for key in ('steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
-              'checkpoint_every', 'keep_checkpoints', 'steps_per_call', 'diagnostics_batch'):
+              'checkpoint_every', 'keep_checkpoints', 'steps_per_call', 'diagnostics_batch',
+              'grad_accum'):
     checks.at_least(key, getattr(c, key), 1)
   for key in ('num_devices', 'diagnostics_every', 'seed'):
     checks.at_least(key, getattr(c, key), 0)
@@ -256,6 +258,11 @@ def _validate_task(c: TrainConfig) -> None:
   if c.task in allowed and name not in allowed[c.task]:
     raise UserError(f'task={c.task} takes loss.name={" or ".join(allowed[c.task])}, not '
                     f'{name!r}')
+  if (c.grad_accum > 1 and name == 'weighted_cross_entropy'
+      and c.loss.class_weight_norm == 'weights'):
+    raise UserError('grad_accum splits the batch, and weighted_cross_entropy with '
+                    "class_weight_norm=weights divides by the whole batch's weights: use "
+                    'class_weight_norm=count or grad_accum=1')
   if c.task == 'reconstruction' and name == 'binary_cross_entropy' and c.normalize != 'unit':
     raise UserError('a binary cross-entropy reconstruction needs targets in [0, 1]: set '
                     'normalize=unit')

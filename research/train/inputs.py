@@ -86,10 +86,10 @@ class ResidentInputs:
 class HostBatchInputs:
 
   def __init__(self, devices: tuple, axis_name: str, dataset: Dataset, seed: int,
-               global_batch: int, eval_batch: int):
+               global_batch: int, eval_batch: int, slices: int = 1):
     mesh = Mesh(np.array(devices), (axis_name,))
     self._train = feed.ProcessFeed(dataset.train_images, dataset.train_labels, seed,
-                                   global_batch, mesh, axis_name)
+                                   global_batch, mesh, axis_name, slices)
     self._eval = {split: feed.ProcessFeed(*dataset.split(split), seed, eval_batch, mesh,
                                           axis_name) for split in dataset.eval_splits}
 

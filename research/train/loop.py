@@ -72,7 +72,7 @@ def build(config, dataset: Dataset, num_devices: int):
       seed=config.seed, global_batch=config.batch_size, num_devices=num_devices,
       loss=tasks.loss_for(config.task, config.loss), augment=config.augment,
       axis_name=collective_axis(num_devices),
-      total_steps=config.steps, task=task_of(config, dataset))
+      total_steps=config.steps, task=task_of(config, dataset), grad_accum=config.grad_accum)
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
   if config.init_from:
     variables = transfer.transplant(variables, config.init_from, config.init_exclude)
@@ -133,7 +133,8 @@ def make_inputs(config, dataset: Dataset, backend: parallel.Backend, host_batche
   if host_batches:
     return inputs.HostBatchInputs(backend.devices, AXIS, dataset, config.seed,
                                   config.batch_size,
-                                  eval_batch_size(config, len(backend.devices)))
+                                  eval_batch_size(config, len(backend.devices)),
+                                  slices=config.grad_accum)
   return inputs.ResidentInputs(backend.put, dataset, config.seed, config.batch_size)
 
 
@@ -232,6 +233,10 @@ def open_run(config, dataset: Dataset) -> SingleRun:
   """The single run that `config` describes on `dataset` (normalised already), built."""
   devices = parallel.select_devices(config.num_devices)
   _divisible('batch_size', config.batch_size, len(devices))
+  if (config.batch_size // len(devices)) % config.grad_accum:
+    raise UserError(f'grad_accum={config.grad_accum} does not divide the batch on each device '
+                    f'({config.batch_size} over {len(devices)} devices is '
+                    f'{config.batch_size // len(devices)})')
   host_batches = jax.process_count() > 1
   backend, host_state = build_backend(config, dataset, devices, host_batches)
   schedule = driver.Schedule(

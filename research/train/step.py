@@ -14,6 +14,7 @@ from jax import lax
 from research import losses, metrics, rng, tasks
 from research.data import augment as augment_lib
 from research.data import pipeline
+from research.train import microbatches
 from research.train.state import TrainState
 
 
@@ -27,6 +28,7 @@ class StepConfig:
   axis_name: str | None = 'batch'
   total_steps: int = 0  # for `progress` = step / total_steps (scheduled regularisers)
   task: tasks.Task = tasks.Classification()  # targets, loss and metrics
+  grad_accum: int = 1  # microbatches per device batch, run in turn (microbatches.py)
 
   @property
   def local_batch(self) -> int:
@@ -54,16 +56,17 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
   progress = state.step / cfg.total_steps if cfg.total_steps else 1.0
   mean = (lambda x: lax.pmean(x, cfg.axis_name)) if cfg.axis_name else (lambda x: x)
 
-  def loss_fn(params):
+  def loss_fn(params, batch_stats, inputs, targets):
     output = model.apply(
-        _variables(params, state.batch_stats), inputs, train=True, progress=progress,
-        rngs={'dropout': dropout_key}, mutable=['batch_stats'] if state.batch_stats else False)
-    outputs, updates = output if state.batch_stats else (output, {})
+        _variables(params, batch_stats), inputs, train=True, progress=progress,
+        rngs={'dropout': dropout_key}, mutable=['batch_stats'] if batch_stats else False)
+    outputs, updates = output if batch_stats else (output, {})
     loss = cfg.task.batch_loss(cfg.loss, outputs, targets, cfg.axis_name)
     return loss, (outputs, updates.get('batch_stats', {}))
 
-  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-  (loss, (outputs, batch_stats)), grads = grad_fn(state.params)
+  grad_fn = microbatches.value_and_grad(loss_fn, cfg.grad_accum)
+  (loss, (outputs, batch_stats)), grads = grad_fn(state.params, state.batch_stats, inputs,
+                                                  targets)
   # Equal local batches: the mean of local means is the global mean, for loss and gradients.
   grads = mean(grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -80,9 +83,10 @@ def make_train_step(model, tx: optax.GradientTransformation, cfg: StepConfig, ba
   strategies of research/train/inputs.py, which pick the same examples for the same step."""
 
   def train_step(state: TrainState, *inputs):
-    images, labels_B = batch(*inputs, state.step)
-    dropout_key = rng.stream_key(cfg.seed, 'dropout', state.step)
-    return apply_update(model, tx, cfg, state, images, labels_B, dropout_key)
+    with rng.sliced(cfg.grad_accum):  # which example sits where (rng.py), for every draw
+      images, labels_B = batch(*inputs, state.step)
+      dropout_key = rng.stream_key(cfg.seed, 'dropout', state.step)
+      return apply_update(model, tx, cfg, state, images, labels_B, dropout_key)
 
   return train_step
 
