@@ -88,3 +88,13 @@ def test_bad_grad_accum_is_one_line_and_exit_2(tmp_path, capsys, overrides, mess
                    'steps=2', *overrides])
   err = capsys.readouterr().err
   assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_memory_benchmark_runs_and_microbatches_need_fewer_temporaries(monkeypatch, capsys):
+  from experiments.throughput import accumulation_memory
+  monkeypatch.setattr('sys.argv', ['accumulation_memory', '--model', 'mlp', '--data', 'digits',
+                                   '--batch', '256'])
+  accumulation_memory.main()
+  lines = capsys.readouterr().out.strip().splitlines()
+  temporaries = [float(line.split('temporaries ')[1].split(' MiB')[0]) for line in lines]
+  assert len(temporaries) == 4 and temporaries[-1] < temporaries[0]
