@@ -10,9 +10,11 @@ well-conditioned quantities are compared:
 - the second step's loss and gradient norm, after one Adam update. Adam's first update is
   about +-lr for every parameter, with the sign of its gradient; where a gradient is rounding
   noise (a bias before BatchNorm was one) its sign, and so the sum of the parameters, depends
-  on the CPU. Such a parameter moves the loss by its gradient times lr: nothing;
-- the mean absolute parameter after the update, which a flipped update moves by 2 lr / N.
-`test_golden_quantities_do_not_move_under_one_ulp` measures how far each quantity moves when
+  on the CPU. Such a parameter moves the loss by its gradient times lr: nothing.
+The mean absolute parameter after the update was a golden value once, and is no longer: each
+flipped update moves it by 2 lr / N, so on a 2-core AVX2 EPYC one ulp moved it by 1.0e-5 while
+a 1% change of the learning rate moved it by only 1.3e-6 (it measures the coin flips more than
+the update). `test_golden_quantities_do_not_move_under_one_ulp` measures how far each quantity moves when
 the initial parameters or the input normalisation change by one unit in the last place, the
 size of the differences between CPUs, and requires that to stay below a fifth of its
 tolerance. Measured on an AVX-512 EPYC: the first step's quantities move by up to 5e-7, the
@@ -36,7 +38,7 @@ GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'two_steps.json'
 # Relative tolerances, by how well-conditioned the quantity is (see above); a 1% change of the
 # learning rate moves loss_after by 1.5e-4 or more, outside its tolerance (tested below).
 TOLERANCE = {'loss': 2e-6, 'accuracy': 2e-6, 'grad_norm': 2e-6,
-             'loss_after': 5e-5, 'grad_norm_after': 5e-5, 'param_abs_mean': 5e-5}
+             'loss_after': 5e-5, 'grad_norm_after': 5e-5}
 MODELS = {
     'mlp': dict(model='mlp', mlp=dict(depth=2, width=64, dropout=0.2, norm='batch')),
     'mlp_residual_tanh': dict(model='mlp', mlp=dict(depth=3, width=32, skip='residual',
@@ -77,12 +79,10 @@ def two_step_metrics(overrides: dict, nudge_params: int | None = None,
                                                              len(dataset.train_labels)))
   state, first = b.train_step(b.put(host_state), data, perm)
   state, second = b.train_step(state, data, perm)
-  leaves = jax.tree.leaves(b.get(state).params)
   return {
       'loss': float(first['loss']), 'accuracy': float(first['accuracy']),
       'grad_norm': float(first['grad_norm']),
       'loss_after': float(second['loss']), 'grad_norm_after': float(second['grad_norm']),
-      'param_abs_mean': float(np.mean(np.concatenate([np.abs(np.ravel(x)) for x in leaves]))),
   }
 
 
