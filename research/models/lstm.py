@@ -36,12 +36,13 @@ class LSTMClassifier(nn.Module):
   dropout_kind: str = 'variational'  # naive (a mask per step) or variational (per sequence)
   axis_name: str | None = None
 
-  def recurrent_mask(self, h_shape, train: bool) -> jax.Array:
-    """Variational: an inverted-dropout mask for h_{t-1}, one per example for all steps."""
+  def recurrent_mask(self, h_shape, train: bool, dtype) -> jax.Array:
+    """Variational: an inverted-dropout mask for h_{t-1}, one per example for all steps, in
+    the state's dtype (so that the state keeps it)."""
     if self.dropout_kind != 'variational' or is_off(self.dropout, not train):
-      return jnp.ones(h_shape)
+      return jnp.ones(h_shape, dtype)
     keep = 1.0 - self.dropout
-    draw = lambda k, s: jax.random.bernoulli(k, keep, s) / keep
+    draw = lambda k, s: (jax.random.bernoulli(k, keep, s) / keep).astype(dtype)
     return example_draws(self, draw, jnp.zeros(h_shape), self.axis_name)
 
   @nn.compact
@@ -58,7 +59,7 @@ class LSTMClassifier(nn.Module):
     for layer in range(self.layers):
       seq_BxTxD = unit_dropout(self.dropout, self.axis_name)(seq_BxTxD, deterministic=not train)
       zeros = jnp.zeros((b, self.hidden), seq_BxTxD.dtype)
-      mask_BxH = self.recurrent_mask((b, self.hidden), train)
+      mask_BxH = self.recurrent_mask((b, self.hidden), train, seq_BxTxD.dtype)
       _, seq_BxTxD = scan(self.hidden, name=f'lstm_{layer}')((zeros, zeros), seq_BxTxD, mask_BxH)
       self.sow('activations', f'lstm_{layer}_act', seq_BxTxD)  # h_1..h_T, for diagnostics
     last_BxH = Dropout(self.dropout, self.axis_name)(seq_BxTxD[:, -1], deterministic=not train)

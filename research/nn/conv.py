@@ -106,7 +106,7 @@ class Conv(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (*self.kernel_size, x_BxHxWxC.shape[-1], self.features), jnp.float32)
     bias = (self.param('bias', self.bias_init, (self.features,), jnp.float32) if self.use_bias
-            else jnp.zeros((self.features,), jnp.float32))
+            else jnp.zeros((self.features,), x_BxHxWxC.dtype))
     if self.strides == 1 and kernel[..., 0].size <= MAX_PATCH:
       return conv_bias_by_patches(x_BxHxWxC, kernel, bias, self.padding)
     y = _conv(x_BxHxWxC, kernel, self.padding, self.strides)

@@ -32,7 +32,8 @@ class BatchNorm(nn.Module):
       mean, var = running_mean.value, running_var.value
     else:
       count = x.size // channels
-      mean, mean_of_squares = channel_sum(x) / count, channel_sum(x * x) / count
+      x32 = x.astype(jnp.float32)  # statistics in float32 whatever the compute dtype
+      mean, mean_of_squares = channel_sum(x32) / count, channel_sum(x32 * x32) / count
       if self.axis_name is not None:
         # One all-reduce of both, as flax does: with a pmean of the pair, pmap and shard_map
         # no longer gave bit-identical states on several devices.
@@ -47,8 +48,9 @@ class BatchNorm(nn.Module):
     # Centred before scaling: the scale's gradient is then a sum of g * (x - mean), not the
     # difference of the two large sums g * x and g * mean, which loses the digits they share
     # once |mean| is large against std.
-    centred = add_channel_bias(x, -mean)
-    return add_channel_bias(scale_channels(centred, factor), bias)
+    # The output keeps the input's dtype (bfloat16 under mixed precision).
+    centred = add_channel_bias(x, (-mean).astype(x.dtype))
+    return add_channel_bias(scale_channels(centred, factor.astype(x.dtype)), bias.astype(x.dtype))
 
 
 def make_norm(name: str, train: bool, axis_name: str | None):

@@ -20,6 +20,7 @@ from research.errors import UserError
 from research.models import MODELS
 from research.models.gan import KINDS as GAN_KINDS
 from research.models.gan import check_image_shape as check_gan_shape
+from research.precision import PRECISIONS
 
 # Constructor arguments the run supplies, not the user.
 _SUPPLIED = ('num_classes', 'axis_name', 'parent', 'name')
@@ -58,6 +59,7 @@ class TrainConfig:
   log_every: int = 50           # steps between train-metric records and NaN checks
   steps_per_call: int = 1       # steps per dispatch (>1: one lax.scan; cut to divide intervals)
   grad_accum: int = 1           # microbatches per device batch, their gradients averaged
+  precision: str = 'float32'    # float32, or mixed: bfloat16 arithmetic, float32 parameters
   eval_every: int = 500         # steps between test evaluations
   checkpoint_every: int = 500   # steps between Orbax checkpoints
   keep_checkpoints: int = 3     # newest checkpoints kept on disk
@@ -142,6 +144,7 @@ def _validate_run(c: TrainConfig, datasets, normalizations, backends) -> None:
   checks.choice('data', c.data, datasets)
   checks.choice('normalize', c.normalize, normalizations)
   checks.choice('backend', c.backend, backends)
+  checks.choice('precision', c.precision, PRECISIONS)
   for key in ('steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
               'checkpoint_every', 'keep_checkpoints', 'steps_per_call', 'diagnostics_batch',
               'grad_accum'):

@@ -12,7 +12,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from research import diagnostics, metrics, optim, rng, tasks
+from research import diagnostics, metrics, optim, precision, rng, tasks
 from research.data import pipeline, splits
 from research.data.dataset import Dataset, with_normalization
 from research.errors import UserError
@@ -72,7 +72,8 @@ def build(config, dataset: Dataset, num_devices: int):
       seed=config.seed, global_batch=config.batch_size, num_devices=num_devices,
       loss=tasks.loss_for(config.task, config.loss), augment=config.augment,
       axis_name=collective_axis(num_devices),
-      total_steps=config.steps, task=task_of(config, dataset), grad_accum=config.grad_accum)
+      total_steps=config.steps, task=task_of(config, dataset), grad_accum=config.grad_accum,
+      precision=config.precision)
   variables = state_lib.init_variables(model, config.seed, dataset.image_shape)
   if config.init_from:
     variables = transfer.transplant(variables, config.init_from, config.init_exclude)
@@ -95,7 +96,8 @@ def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool =
   eval_cfg = step_lib.StepConfig(seed=config.seed,
                                  global_batch=eval_batch_size(config, len(devices)),
                                  num_devices=len(devices), loss=step_cfg.loss,
-                                 axis_name=collective_axis(len(devices)), task=step_cfg.task)
+                                 axis_name=collective_axis(len(devices)), task=step_cfg.task,
+                                 precision=config.precision)
   steps_per_call_fn = None
   if host_batches:
     train_batch = inputs.host_train_batch(dataset.mean, dataset.std)
@@ -254,7 +256,7 @@ def open_run(config, dataset: Dataset) -> SingleRun:
 def predict(config, dataset: Dataset, host_state, split: str) -> np.ndarray:
   """The model's outputs on a whole split in test mode, in batches of eval_batch_size, on this
   process's first device (for what needs every example's score, such as an exact ROC)."""
-  model = make_model(config, dataset)
+  model = precision.policy(make_model(config, dataset), config.precision)
   variables = {'params': host_state.params,
                **({'batch_stats': host_state.batch_stats} if host_state.batch_stats else {})}
   variables = jax.tree.map(np.asarray, jax.device_get(variables))

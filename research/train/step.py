@@ -11,7 +11,7 @@ import jax
 import optax
 from jax import lax
 
-from research import losses, metrics, rng, tasks
+from research import losses, metrics, precision, rng, tasks
 from research.data import augment as augment_lib
 from research.data import pipeline
 from research.train import microbatches
@@ -29,6 +29,7 @@ class StepConfig:
   total_steps: int = 0  # for `progress` = step / total_steps (scheduled regularisers)
   task: tasks.Task = tasks.Classification()  # targets, loss and metrics
   grad_accum: int = 1  # microbatches per device batch, run in turn (microbatches.py)
+  precision: str = 'float32'  # float32, or mixed: bfloat16 arithmetic (research/precision.py)
 
   @property
   def local_batch(self) -> int:
@@ -46,6 +47,7 @@ def apply_update(model, tx: optax.GradientTransformation, cfg: StepConfig, state
   `seed` overrides cfg.seed (it may be traced: research/train/ensemble.py vmaps over it).
   """
   seed = cfg.seed if seed is None else seed
+  model = precision.policy(model, cfg.precision)
   images = augment_lib.augment_batch(images, rng.stream_key(seed, 'augment', state.step),
                                      cfg.augment, cfg.axis_name)
   if hasattr(cfg.task, 'update'):  # a task with its own update rule (two players)
@@ -112,6 +114,7 @@ def test_outputs(cfg: StepConfig, model, variables, images, labels_B=None):
   """The model's test-mode outputs on images, as the task's evaluation reads them (a
   two-player task's: the discriminator on real and on a fixed batch of generated images, of
   the same labels if it is conditional)."""
+  model = precision.policy(model, cfg.precision)
   if hasattr(cfg.task, 'eval_outputs'):
     key = rng.stream_key(cfg.seed, 'eval_latent', 0)
     return cfg.task.eval_outputs(model, variables, images, labels_B, key, cfg.axis_name)
