@@ -86,8 +86,8 @@ def analyze(results) -> dict:
                'lower' if bce['mse']['mean'] < mse['mse']['mean'] else 'higher')
     parts.append(f"binary cross-entropy's test MSE is {verdict} than training on MSE itself"
                  + (' (inside the seed spread)' if verdict == 'inconclusive' else ''))
-  edge = [NAMES[r['name']] for r in rows
-          if len(results['rates']) > 1 and r['rate'] in (min(results['rates']), max(results['rates']))]
+  ends = (min(results['rates']), max(results['rates']))
+  edge = [NAMES[r['name']] for r in rows if len(results['rates']) > 1 and r['rate'] in ends]
   if edge:
     parts.append(f"the rate chosen for {', '.join(edge)} lies at the edge of the grid, so a "
                  'wider grid might change these numbers')

@@ -3,15 +3,16 @@
 `grad_accum=k` runs the loss and its gradient on k equal slices of the device's batch one
 after another (a `lax.scan`, so only one slice's activations are alive at a time) and averages
 the losses and gradients: for a loss that is a mean over examples this is the gradient of the
-whole batch, to float rounding, at a k-th of the activation memory. Which examples form a
+whole batch, to float rounding, at about a k-th of the activation memory. Which examples form a
 slice, and every random draw (dropout inside the slice; augmentation, corruption and latent
 codes before the cut), follow each example's global position (research/rng.py's layout), so a
 run is the same on any number of devices.
 
 What does differ from k = 1: BatchNorm normalises each slice by its own statistics (over the
 slice on every device) and updates its running averages once per slice, k times per step, as
-gradient accumulation does in every framework; and a loss normalised by a whole-batch sum (weighted cross-entropy with
-`class_weight_norm=weights`) is not a mean over examples, so the config refuses it with k > 1.
+the usual gradient accumulation does; and a loss normalised by a whole-batch sum
+(weighted cross-entropy with `class_weight_norm=weights`) is not a mean over examples, so the
+config refuses it with k > 1.
 """
 import jax
 import jax.numpy as jnp
