@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test clean torch tensorboard
+.PHONY: setup setup-gpu setup-tpu demo test clean torch tensorboard
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,15 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# On a GPU node or a Cloud TPU VM: the same pins plus JAX's CUDA 12 plugin or libtpu. Without
+# them JAX falls back to the CPU (with a warning); the launchers set JAX_PLATFORMS so that a
+# run fails instead.
+setup-gpu: $(STAMP)
+	$(BIN)/pip install -q -c requirements.lock -e '.[test,gpu]'
+
+setup-tpu: $(STAMP)
+	$(BIN)/pip install -q -c requirements.lock -e '.[test,tpu]'
 
 # The main job on the embedded default dataset (sklearn digits): no download, no GPU.
 demo: $(STAMP)

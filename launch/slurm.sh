@@ -8,6 +8,8 @@
 #   launch/slurm.sh [options] --array 0-11 --sweep FILE
 # --per gpu (default): G processes per node, one GPU each (JAX gives each its local GPU).
 # --per node: one process per node driving all G GPUs.
+# JAX_PLATFORMS=cuda (or the caller's JAX_PLATFORMS): a job on a node without a working CUDA
+# JAX fails at start instead of training on the CPUs.
 # SLURM sends SIGTERM 120 s before the time limit (--signal): the run checkpoints and exits 0,
 # and the same command, submitted again, resumes from the workdir (use an absolute --workdir on a
 # shared filesystem). --requeue lets a preempted job go back in the queue and resume.
@@ -44,7 +46,7 @@ fi
 tasks_per_node=$([ "$per" = gpu ] && echo "$gpus" || echo 1)
 command=(sbatch "--job-name=research-$name" "--nodes=$nodes" "--ntasks-per-node=$tasks_per_node"
          "--gpus-per-node=$gpus" "--time=$time" --signal=TERM@120 --requeue
-         "--output=runs/slurm/%x-%j.out" "--export=ALL,JAX_COMPILATION_CACHE_DIR=$CACHE_DIR,PYTHON=$PYTHON"
+         "--output=runs/slurm/%x-%j.out" "--export=ALL,JAX_PLATFORMS=${JAX_PLATFORMS:-cuda},JAX_COMPILATION_CACHE_DIR=$CACHE_DIR,PYTHON=$PYTHON"
          "${extra[@]}" launch/slurm_job.sbatch "$@")
 if [ "$dry_run" -eq 1 ]; then quoted "${command[@]}"; exit 0; fi
 if ! command -v sbatch > /dev/null; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one experiment on every worker of a Cloud TPU VM pod slice at once. Each worker is one
 # jax.distributed process; RESEARCH_DISTRIBUTED=auto lets JAX find the others from the TPU
-# metadata (research/train/distributed.py).
+# metadata (research/train/distributed.py). JAX_PLATFORMS=tpu: a worker without libtpu (make
+# setup-tpu) fails at start instead of running on its CPUs.
 #   launch/tpu_vm.sh [--dry-run] --tpu NAME --zone ZONE [--project P] [--repo DIR]
 #                    EXPERIMENT [--workdir DIR] [--quick] [key=value ...]
 # The code must be at --repo (default: research, relative to the home directory) on every worker,
@@ -31,7 +32,7 @@ done
 [ -n "$zone" ] || die "--zone ZONE is required"
 need_experiment "$@"
 
-remote="cd $(printf '%q' "$repo") && $(quoted env RESEARCH_DISTRIBUTED=auto \
+remote="cd $(printf '%q' "$repo") && $(quoted env JAX_PLATFORMS=tpu RESEARCH_DISTRIBUTED=auto \
   "JAX_COMPILATION_CACHE_DIR=$CACHE_DIR" "$PYTHON" -m experiments run "$@")"
 command=(gcloud compute tpus tpu-vm ssh "$tpu" "--zone=$zone" "${project[@]}" --worker=all
          "--command=$remote")

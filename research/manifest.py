@@ -14,7 +14,10 @@ from research.nn import switch
 
 # The packages whose versions decide a run's numbers; pinned in pyproject.toml.
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'chex', 'orbax-checkpoint', 'numpy',
-            'ml-collections', 'scikit-learn', 'tensorboardX', 'matplotlib', 'sympy', 'scipy')
+            'ml-collections', 'scikit-learn', 'tensorboardX', 'matplotlib', 'sympy', 'scipy',
+            # The accelerator plugins (None where not installed: a CPU-only install).
+            'jax-cuda12-plugin', 'jax-cuda12-pjrt', 'jax-cuda13-plugin', 'jax-cuda13-pjrt',
+            'libtpu')
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -69,6 +72,12 @@ def build_manifest(argv: list[str], seed: int) -> dict:
       'jax_backend': jax.default_backend(),
       'devices': [str(d) for d in devices],
       'device_kind': devices[0].device_kind,
+      # The runtime under the backend: the CUDA and cuDNN versions on a GPU, libtpu's on a TPU.
+      'platform_version': devices[0].client.platform_version,
+      # How float32 matrix products run where not set per run (None: the platform's default,
+      # TF32 on recent NVIDIA GPUs, one bfloat16 pass on TPUs); a run's `precision` is in
+      # its config.json.
+      'default_matmul_precision': jax.config.jax_default_matmul_precision,
       'process_count': jax.process_count(),
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
       'host_runtime': runtime.applied(),

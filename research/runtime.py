@@ -14,7 +14,10 @@ first thing); it sets:
    the C library is not glibc. PyTorch, in the same process, gains from it too.
 docs/performance.md has the measurements behind both. Both are for the CPU backend only: where
 JAX will run on a GPU or TPU (JAX_PLATFORMS names another platform first, or, unset, an
-accelerator plugin is installed) nothing is applied.
+accelerator plugin is installed) nothing is applied, except:
+3. RESEARCH_DETERMINISTIC=1 adds `--xla_gpu_deterministic_ops=true`: XLA:GPU then picks
+   deterministic kernels (no autotuning races, no atomics in reductions and scatters), slower,
+   so that two runs of one program give the same bits, as the CPU backend always does.
 """
 import ctypes
 import importlib.util
@@ -27,6 +30,9 @@ XLA_CPU_FLAGS = {'--xla_cpu_experimental_ynn_fusion_type': 'individual_dot'}
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MALLOC_SETTINGS = {'mmap_threshold': (_M_MMAP_THRESHOLD, 1 << 30),
                    'trim_threshold': (_M_TRIM_THRESHOLD, 1 << 31)}
+
+DETERMINISTIC_ENV = 'RESEARCH_DETERMINISTIC'
+GPU_DETERMINISTIC_FLAG = '--xla_gpu_deterministic_ops=true'
 
 _applied: dict = {}
 # Modules an accelerator build of JAX installs (CUDA and ROCm plugins live in jax_plugins).
@@ -69,6 +75,7 @@ def configure() -> dict:
   if not _applied and not cpu_backend_expected():
     _applied['xla_flags'] = 'not applied: JAX will not run on the CPU'
     _applied['malloc'] = {'skipped': 'JAX will not run on the CPU'}
+    _applied['deterministic'] = _accelerator_determinism()
   if not _applied:
     if _jax_backend_started():
       _applied['xla_flags'] = 'not applied: JAX had already started its backend'
@@ -76,7 +83,20 @@ def configure() -> dict:
       os.environ['XLA_FLAGS'] = _with_default_flags(os.environ.get('XLA_FLAGS', ''))
       _applied['xla_flags'] = os.environ['XLA_FLAGS']
     _applied['malloc'] = _tune_malloc()
+    _applied['deterministic'] = 'always: the CPU backend'
   return dict(_applied)
+
+
+def _accelerator_determinism() -> str:
+  """Adds the GPU determinism flag where RESEARCH_DETERMINISTIC=1 asks; says what holds."""
+  if os.environ.get(DETERMINISTIC_ENV) != '1':
+    return f'the platform default (set {DETERMINISTIC_ENV}=1 for deterministic GPU ops)'
+  if _jax_backend_started():
+    return 'not applied: JAX had already started its backend'
+  flags = os.environ.get('XLA_FLAGS', '')
+  if GPU_DETERMINISTIC_FLAG.split('=')[0] not in flags:
+    os.environ['XLA_FLAGS'] = f'{flags} {GPU_DETERMINISTIC_FLAG}'.strip()
+  return f'requested: XLA_FLAGS={os.environ["XLA_FLAGS"]}'
 
 
 def applied() -> dict:

@@ -10,7 +10,9 @@ import pytest
 
 from tests.conftest import REPO
 
-ENV = {**os.environ, 'PYTHON': 'py', 'JAX_COMPILATION_CACHE_DIR': '/cache'}
+# The tests' own JAX_PLATFORMS (conftest.py) left out: the launchers choose the platform.
+ENV = {**{k: v for k, v in os.environ.items() if k != 'JAX_PLATFORMS'}, 'PYTHON': 'py',
+       'JAX_COMPILATION_CACHE_DIR': '/cache'}
 RUN = ['train', '--workdir', '/shared/runs/a b', '--quick', 'cnn.channels=(32, 64)']
 
 
@@ -26,16 +28,27 @@ def _dry_run(*args: str) -> list[list[str]]:
 
 
 def test_local_runs_the_experiment_with_the_compilation_cache():
-  assert _dry_run('launch/local.sh', '--dry-run', *RUN) == [
-      ['env', 'JAX_COMPILATION_CACHE_DIR=/cache', 'py', '-m', 'experiments', 'run', *RUN]]
+  assert _dry_run('launch/local.sh', '--dry-run', '--gpus', '0', *RUN) == [
+      ['env', 'JAX_COMPILATION_CACHE_DIR=/cache', 'JAX_PLATFORMS=cpu', 'py', '-m', 'experiments',
+       'run', *RUN]]
 
 
 def test_local_processes_join_on_loopback():
-  lines = _dry_run('launch/local.sh', '--dry-run', '--processes', '3', *RUN)
-  assert [line[:5] for line in lines] == [
-      ['env', 'JAX_COMPILATION_CACHE_DIR=/cache', 'JAX_COORDINATOR_ADDRESS=127.0.0.1:12355',
-       'JAX_NUM_PROCESSES=3', f'JAX_PROCESS_ID={i}'] for i in range(3)]
-  assert all(line[5:] == ['py', '-m', 'experiments', 'run', *RUN] for line in lines)
+  lines = _dry_run('launch/local.sh', '--dry-run', '--processes', '3', '--gpus', '0', *RUN)
+  assert [line[:6] for line in lines] == [
+      ['env', 'JAX_COMPILATION_CACHE_DIR=/cache', 'JAX_PLATFORMS=cpu',
+       'JAX_COORDINATOR_ADDRESS=127.0.0.1:12355', 'JAX_NUM_PROCESSES=3', f'JAX_PROCESS_ID={i}']
+      for i in range(3)]
+  assert all(line[6:] == ['py', '-m', 'experiments', 'run', *RUN] for line in lines)
+
+
+def test_local_processes_on_a_gpu_host_each_get_their_own_gpus():
+  lines = _dry_run('launch/local.sh', '--dry-run', '--processes', '2', '--gpus', '8', *RUN)
+  assert [line[2:4] for line in lines] == [
+      ['JAX_PLATFORMS=cuda', 'CUDA_VISIBLE_DEVICES=0,1,2,3'],
+      ['JAX_PLATFORMS=cuda', 'CUDA_VISIBLE_DEVICES=4,5,6,7']]
+  [single] = _dry_run('launch/local.sh', '--dry-run', '--gpus', '8', *RUN)
+  assert single[2] == 'JAX_PLATFORMS=cuda' and 'CUDA_VISIBLE_DEVICES' not in ' '.join(single)
 
 
 @pytest.mark.parametrize('per, tasks', [('gpu', 8), ('node', 1)])
@@ -45,7 +58,8 @@ def test_slurm_submits_one_process_per_gpu_or_per_node(per, tasks):
   assert line == [
       'sbatch', '--job-name=research-train', '--nodes=4', f'--ntasks-per-node={tasks}',
       '--gpus-per-node=8', '--time=1:00:00', '--signal=TERM@120', '--requeue',
-      '--output=runs/slurm/%x-%j.out', '--export=ALL,JAX_COMPILATION_CACHE_DIR=/cache,PYTHON=py',
+      '--output=runs/slurm/%x-%j.out',
+      '--export=ALL,JAX_PLATFORMS=cuda,JAX_COMPILATION_CACHE_DIR=/cache,PYTHON=py',
       '--partition=gpu', 'launch/slurm_job.sbatch', *RUN]
 
 
@@ -57,7 +71,7 @@ def test_tpu_vm_runs_on_every_worker_with_jax_detecting_the_pod():
   assert line[8] == '--worker=all'
   remote = line[9].removeprefix('--command=')
   assert shlex.split(remote) == [  # what each worker's shell runs, quoting intact
-      'cd', 'research', '&&', 'env', 'RESEARCH_DISTRIBUTED=auto',
+      'cd', 'research', '&&', 'env', 'JAX_PLATFORMS=tpu', 'RESEARCH_DISTRIBUTED=auto',
       'JAX_COMPILATION_CACHE_DIR=/cache', 'py', '-m', 'experiments', 'run', *RUN]
 
 
@@ -86,6 +100,9 @@ def test_a_slurm_array_task_runs_its_sweep_entry(tmp_path):
     (['launch/slurm.sh', '--dry-run'], 'name the experiment'),
     (['launch/slurm.sh', '--bogus', 'train'], 'unknown launch/slurm.sh option --bogus'),
     (['launch/local.sh', '--processes'], '--processes needs a value'),
+    (['launch/local.sh', '--processes', '3', '--gpus', '8', 'train'],
+     '--gpus 8 cannot be shared equally by 3 processes'),
+    (['launch/local.sh', '--gpus', 'all', 'train'], '--gpus takes a whole number'),
     (['launch/tpu_vm.sh', '--zone', 'z', 'train'], '--tpu NAME is required'),
     (['launch/tpu_vm.sh', '--tpu', 't', 'train'], '--zone ZONE is required'),
 ])
@@ -110,3 +127,17 @@ def test_slurm_without_sbatch_says_so_in_one_line():
   assert done.stderr.strip().splitlines() == [
       'error: sbatch not found: SLURM is not installed on this machine; --dry-run prints the '
       'command']
+
+
+def test_the_accelerator_extras_pin_the_jax_of_the_cpu_install():
+  """`make setup-gpu` / `setup-tpu` add JAX's plugin of exactly the pinned version: a plugin of
+  another version would replace the jax that every run's numbers were measured with."""
+  import tomllib
+  project = tomllib.loads((REPO / 'pyproject.toml').read_text())['project']
+  pinned = next(d for d in project['dependencies'] if d.startswith('jax=='))
+  version = pinned.removeprefix('jax==')
+  extras = project['optional-dependencies']
+  assert extras['gpu'] == [f'jax[cuda12]=={version}']
+  assert extras['tpu'] == [f'jax[tpu]=={version}']
+  makefile = (REPO / 'Makefile').read_text()
+  assert ".[test,gpu]'" in makefile and ".[test,tpu]'" in makefile

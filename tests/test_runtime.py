@@ -52,3 +52,19 @@ def test_nothing_is_applied_where_jax_will_not_run_on_the_cpu():
   applied, flags = json.loads(done.stdout.strip().splitlines()[-1])
   assert applied['xla_flags'] == 'not applied: JAX will not run on the CPU'
   assert flags == '--xla_dump_to=/tmp/x'
+
+
+def test_the_deterministic_mode_sets_the_gpu_flag_and_the_cpu_needs_none():
+  code = ('import json, os; from research import runtime; '
+          'print(json.dumps([runtime.configure(), os.environ.get("XLA_FLAGS", "")]))')
+  run = lambda env: json.loads(subprocess.run(
+      [sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True, env=env,
+      check=True).stdout.strip().splitlines()[-1])
+  applied, flags = run({'XLA_FLAGS': '--xla_dump_to=/tmp/x', 'JAX_PLATFORMS': 'cuda',
+                        'RESEARCH_DETERMINISTIC': '1'})
+  assert flags == '--xla_dump_to=/tmp/x --xla_gpu_deterministic_ops=true'
+  assert applied['deterministic'].startswith('requested')
+  applied, flags = run({'JAX_PLATFORMS': 'cuda'})
+  assert 'deterministic' not in flags and 'platform default' in applied['deterministic']
+  applied, _ = run({'JAX_PLATFORMS': 'cpu', 'RESEARCH_DETERMINISTIC': '1'})
+  assert applied['deterministic'] == 'always: the CPU backend'
