@@ -68,3 +68,14 @@ def test_the_deterministic_mode_sets_the_gpu_flag_and_the_cpu_needs_none():
   assert 'deterministic' not in flags and 'platform default' in applied['deterministic']
   applied, _ = run({'JAX_PLATFORMS': 'cpu', 'RESEARCH_DETERMINISTIC': '1'})
   assert applied['deterministic'] == 'always: the CPU backend'
+
+
+def test_a_resume_on_another_machine_or_software_is_named():
+  from research import manifest
+  saved = {'device_kind': 'cpu', 'jax_backend': 'cpu', 'platform_version': 'cpu',
+           'layers': 'cpu_tuned', 'packages': {'jax': '0.10.2', 'jax-cuda12-plugin': None}}
+  assert manifest.machine_changes(saved, saved) == []
+  moved = {**saved, 'device_kind': 'NVIDIA H100', 'packages': {**saved['packages'],
+                                                               'jax-cuda12-plugin': '0.10.2'}}
+  assert manifest.machine_changes(saved, moved) == [
+      'device_kind: cpu -> NVIDIA H100', 'packages.jax-cuda12-plugin: None -> 0.10.2']

@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 
 import jax
 
+from research import manifest as manifest_lib
 from research.errors import NonFiniteError, UserError
 from research.train import (checkpoint, distributed, early_stopping, preemption, profiling,
                             progress)
@@ -176,6 +177,11 @@ def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest:
           f'(dirty={saved_manifest.get("git_dirty")}) with code {manifest.get("git_commit")} '
           f'(dirty={manifest.get("git_dirty")}): bit-exact resume is only promised for '
           'identical, committed code', file=sys.stderr)
+  moved = manifest_lib.machine_changes(saved_manifest, manifest)
+  if moved:
+    print(f'WARNING: resuming step {step} on another machine type or software '
+          f'({"; ".join(moved)}): bit-exact resume is only promised for the same ones',
+          file=sys.stderr)
   return step, restored
 
 
