@@ -102,3 +102,12 @@ def test_steps_per_call_with_convolutions_on_a_cpu_warns(tmp_path):
   assert done.returncode == 0, done.stderr
   assert "WARNING: steps_per_call=10 puts model=cnn's convolutions inside one lax.scan" in \
       done.stderr
+
+
+def test_steps_per_call_0_is_one_step_on_a_cpu_and_many_on_an_accelerator(monkeypatch):
+  from research.train import config as config_lib, loop
+  config = config_lib.TrainConfig()  # steps_per_call=0; log every 50, evaluate every 500
+  assert config.steps_per_call == 0 and loop.steps_per_call(config) == 1
+  monkeypatch.setattr(loop.jax, 'default_backend', lambda: 'gpu')
+  assert loop.steps_per_call(config) == 50  # 100, cut to divide log_every
+  assert loop.steps_per_call(config_lib.replace(config, steps_per_call=1)) == 1

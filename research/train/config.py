@@ -57,7 +57,7 @@ class TrainConfig:
   batch_size: int = 128         # the global batch, split over the devices
   eval_batch_size: int = 1000   # examples per evaluation call (padded to a device multiple)
   log_every: int = 50           # steps between train-metric records and NaN checks
-  steps_per_call: int = 1       # steps per dispatch (>1: one lax.scan; cut to divide intervals)
+  steps_per_call: int = 0       # steps per dispatch, as one lax.scan (0: 1 on CPU, 100 on GPU/TPU)
   grad_accum: int = 1           # microbatches per device batch, their gradients averaged
   precision: str = 'float32'    # float32, or mixed: bfloat16 arithmetic, float32 parameters
   eval_every: int = 500         # steps between test evaluations
@@ -146,10 +146,9 @@ def _validate_run(c: TrainConfig, datasets, normalizations, backends) -> None:
   checks.choice('backend', c.backend, backends)
   checks.choice('precision', c.precision, PRECISIONS)
   for key in ('steps', 'batch_size', 'eval_batch_size', 'log_every', 'eval_every',
-              'checkpoint_every', 'keep_checkpoints', 'steps_per_call', 'diagnostics_batch',
-              'grad_accum'):
+              'checkpoint_every', 'keep_checkpoints', 'diagnostics_batch', 'grad_accum'):
     checks.at_least(key, getattr(c, key), 1)
-  for key in ('num_devices', 'diagnostics_every', 'seed'):
+  for key in ('num_devices', 'diagnostics_every', 'seed', 'steps_per_call'):
     checks.at_least(key, getattr(c, key), 0)
   a_b = tuple(c.profile_steps)
   if a_b and not (len(a_b) == 2 and all(type(s) is int for s in a_b)

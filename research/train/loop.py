@@ -110,7 +110,7 @@ def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool =
   eval_step = step_lib.make_eval_step(model, eval_cfg, eval_batch)
   if not host_batches and steps_per_call(config) > 1:
     if devices[0].platform == 'cpu' and config.model in CONVOLUTIONAL:
-      print(f'WARNING: steps_per_call={config.steps_per_call} puts model={config.model}\'s '
+      print(f'WARNING: steps_per_call={steps_per_call(config)} puts model={config.model}\'s '
             'convolutions inside one lax.scan, which XLA:CPU runs much slower than one step '
             'per call: use steps_per_call=1 on a CPU', file=sys.stderr)
     per_epoch = pipeline.steps_per_epoch(len(dataset.train_labels), config.batch_size)
@@ -122,13 +122,22 @@ def build_backend(config, dataset: Dataset, devices: tuple, host_batches: bool =
   return backend, host_state
 
 
+# steps_per_call=0 (the default) on a GPU or TPU: their steps take so little time that a
+# dispatch per step would leave the device idle. On a CPU one step per call: XLA:CPU runs
+# convolutions inside a scan slower (docs/performance.md).
+ACCELERATOR_STEPS_PER_CALL = 100
+
+
 def steps_per_call(config) -> int:
-  """How many steps one dispatch runs: `config.steps_per_call`, cut to divide every interval
-  at which the loop must stop to log, evaluate, probe or checkpoint, so those fall between
-  calls. A run's calls then start at the same steps whether it resumed or not."""
+  """How many steps one dispatch runs: `config.steps_per_call` (0: 1 on a CPU,
+  ACCELERATOR_STEPS_PER_CALL elsewhere), cut to divide every interval at which the loop must
+  stop to log, evaluate, probe or checkpoint, so those fall between calls. A run's calls then
+  start at the same steps whether it resumed or not."""
+  requested = config.steps_per_call or (
+      1 if jax.default_backend() == 'cpu' else ACCELERATOR_STEPS_PER_CALL)
   intervals = (config.log_every, config.eval_every, config.checkpoint_every,
-               config.diagnostics_every or config.steps_per_call)
-  return math.gcd(config.steps_per_call, *intervals)
+               config.diagnostics_every or requested)
+  return math.gcd(requested, *intervals)
 
 
 def make_inputs(config, dataset: Dataset, backend: parallel.Backend, host_batches: bool):
