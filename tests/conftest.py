@@ -17,6 +17,10 @@ os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
 # and device counts are the CPU's, and xdist workers and subprocesses would share one GPU.
 # RESEARCH_TEST_PLATFORM=gpu (or tpu) opts in to another platform.
 os.environ['JAX_PLATFORMS'] = os.environ.get('RESEARCH_TEST_PLATFORM', 'cpu')
+# Float32 products at full precision where the platform would round them (TF32 on NVIDIA GPUs,
+# one bfloat16 pass on TPUs): the tests' float32 tolerances assume it.
+if os.environ['JAX_PLATFORMS'] != 'cpu':
+  os.environ.setdefault('JAX_DEFAULT_MATMUL_PRECISION', 'highest')
 
 # One JAX compilation cache per test session, inherited by the xdist workers and by every
 # subprocess: a program that several tests compile (the same model, the same run) is compiled

@@ -209,3 +209,17 @@ def test_the_hybrid_verdict_follows_the_numbers():
   assert 'samples^-0.50' in slow['verdict'] and 'no SPSA sample count' in slow['verdict']
   fast = hybrid.analyze(_hybrid_results((1.0, 1e-6)))
   assert 'matches the finite differences\' error with 100 samples' in fast['verdict']
+
+
+def test_sections_compute_at_full_float32_precision_and_float64_off_a_tpu(monkeypatch):
+  import jax
+  import experiments.autodiff as autodiff
+  with autodiff.placement('jacobian'):
+    assert jax.config.jax_default_matmul_precision == 'highest'
+    assert jax.config.jax_default_device is None
+  monkeypatch.setattr(autodiff.jax, 'default_backend', lambda: 'tpu')
+  with autodiff.placement('accuracy'):
+    assert jax.config.jax_default_device == jax.devices('cpu')[0]
+  with autodiff.placement('jacobian'):
+    assert jax.config.jax_default_device is None
+  assert jax.config.jax_default_matmul_precision is None

@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
@@ -141,3 +142,20 @@ def test_the_accelerator_extras_pin_the_jax_of_the_cpu_install():
   assert extras['tpu'] == [f'jax[tpu]=={version}']
   makefile = (REPO / 'Makefile').read_text()
   assert ".[test,gpu]'" in makefile and ".[test,tpu]'" in makefile
+
+
+def test_process_0_decides_whether_to_resume_and_the_restored_steps_must_agree(monkeypatch):
+  """Stand-ins for two processes: the decision is process 0's (broadcast), and processes
+  that restored different steps stop with one line."""
+  from research.errors import UserError
+  from research.train import distributed
+  monkeypatch.setattr(distributed.jax, 'process_count', lambda: 2)
+  monkeypatch.setattr(distributed.multihost_utils, 'broadcast_one_to_all', lambda x: np.int32(1))
+  assert distributed.main_decides(False) is True  # this process saw nothing; process 0 did
+  monkeypatch.setattr(distributed.multihost_utils, 'process_allgather',
+                      lambda x: np.array([40, 20], np.int32))
+  with pytest.raises(UserError, match=r'disagree on the step \(\[40, 20\]\)'):
+    distributed.check_agreement('the step', 40)
+  monkeypatch.setattr(distributed.multihost_utils, 'process_allgather',
+                      lambda x: np.array([40, 40], np.int32))
+  distributed.check_agreement('the step', 40)

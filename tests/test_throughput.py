@@ -53,3 +53,11 @@ def test_bad_throughput_configs_give_one_line(tmp_path, override, message):
   done = run_cli('run', 'throughput', '--quick', '--workdir', str(tmp_path / 'w'), override)
   assert done.returncode == 2 and done.stderr.count('\n') == 1 and message in done.stderr
   assert not (tmp_path / 'w').exists()
+
+
+def test_the_pytorch_reference_runs_where_jax_runs_with_its_rounding():
+  from experiments.throughput.torch_reference import placement
+  assert placement('cpu', None, cuda_available=True) == ('cpu', False)
+  assert placement('gpu', None, cuda_available=True) == ('cuda', True)  # JAX's default: TF32
+  assert placement('gpu', 'highest', cuda_available=True) == ('cuda', False)
+  assert placement('gpu', None, cuda_available=False) == ('cpu', False)

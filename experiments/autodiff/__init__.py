@@ -10,6 +10,7 @@ black box inside a network.
 Each finished section is saved under sections/ in the workdir, so an interrupted run resumes
 at the first section it had not finished.
 """
+import contextlib
 import functools
 import pathlib
 
@@ -61,12 +62,31 @@ def describe(c: ml_collections.ConfigDict) -> list:
   return typed_config.describe(typed_config.from_dict(config_lib.AutodiffConfig, c))
 
 
+# The sections that compute in float64 (and complex128), which TPUs lack.
+FLOAT64_SECTIONS = ('accuracy', 'implicit', 'hybrid')
+
+
+def placement(name: str) -> contextlib.ExitStack:
+  """Where and how section `name` computes: float32 products at full float32 precision
+  ('highest': the accuracy claims are float32's, not TF32's on a GPU or one bfloat16 pass's on
+  a TPU), and the float64 sections on the host CPU where the default backend is a TPU."""
+  stack = contextlib.ExitStack()
+  stack.enter_context(jax.default_matmul_precision('highest'))
+  if name in FLOAT64_SECTIONS and jax.default_backend() == 'tpu':
+    stack.enter_context(jax.default_device(jax.devices('cpu')[0]))
+  return stack
+
+
 def run(config, workdir: pathlib.Path, manifest: dict) -> dict:
   probe = functools.partial(cost.probe, repeats=config.repeats, min_repeat_s=config.min_repeat_s)
 
   def measure(name):
     key = jax.random.fold_in(jax.random.key(config.seed), list(SECTIONS).index(name))
-    return lambda: SECTIONS[name].measure(config[name], probe, key)
+
+    def measured():
+      with placement(name):
+        return SECTIONS[name].measure(config[name], probe, key)
+    return measured
 
   return sections.run_sections(
       SECTIONS, config.sections, {name: measure(name) for name in config.sections}, workdir,

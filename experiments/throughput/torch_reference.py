@@ -1,5 +1,5 @@
 """The PyTorch reference: the same models, batch and optimizer, trained in eager mode, the way
-a PyTorch user would write them. PyTorch is an optional extra (`make torch`); without it the
+a PyTorch user would write them, on JAX's device and with its float32 rounding (`placement`). PyTorch is an optional extra (`make torch`); without it the
 experiment reports our numbers alone."""
 import numpy as np
 
@@ -17,6 +17,17 @@ def version() -> str | None:
     return None
   import torch
   return torch.__version__
+
+
+def placement(jax_backend: str, jax_matmul_precision: str | None,
+              cuda_available: bool) -> tuple[str, bool]:
+  """(PyTorch's device, whether its float32 matmuls and convolutions may use TF32): the same
+  device as JAX's, and the same rounding. JAX on an NVIDIA GPU lets XLA use TF32 for float32
+  products unless the precision is set to 'highest'; PyTorch's own defaults differ (TF32 for
+  convolutions, not for matmuls), so both are set to match."""
+  if jax_backend == 'gpu' and cuda_available:
+    return 'cuda', jax_matmul_precision not in ('highest', 'float32')
+  return 'cpu', False
 
 
 def _resnet20(nn, num_classes: int):
@@ -76,16 +87,22 @@ class Trainer:
   gathered from tensors in memory as our pipeline gathers from device-resident arrays."""
 
   def __init__(self, workload, dataset, batch_size: int, seed: int = 0):
+    import jax
     import torch
     torch.manual_seed(seed)
     self.torch = torch
-    self.model = build(workload, dataset.image_shape, dataset.num_classes)
+    device, tf32 = placement(jax.default_backend(), jax.config.jax_default_matmul_precision,
+                             torch.cuda.is_available())
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    self.device = device
+    self.model = build(workload, dataset.image_shape, dataset.num_classes).to(device)
     self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
     self.loss = torch.nn.CrossEntropyLoss()
     images = (dataset.train_images.astype(np.float32) - dataset.mean) / dataset.std
-    self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-    self.labels = torch.from_numpy(dataset.train_labels.astype(np.int64))
-    self.order = torch.from_numpy(np.random.default_rng(seed).permutation(len(self.labels)))
+    self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
+    self.labels = torch.from_numpy(dataset.train_labels.astype(np.int64)).to(device)
+    self.order = torch.from_numpy(
+        np.random.default_rng(seed).permutation(len(self.labels))).to(device)
     self.batch_size, self.step_index = batch_size, 0
 
   def steps(self, count: int) -> float:

@@ -92,3 +92,23 @@ def any_process(flag: bool) -> bool:
   if jax.process_count() == 1:
     return flag
   return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def main_decides(flag: bool) -> bool:
+  """Process 0's `flag` on every process: a decision (resume or start afresh) taken from one
+  view of the filesystem, not from each process's own (a shared filesystem may show a new
+  checkpoint to one node before another). All processes must call it together."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(flag)))
+
+
+def check_agreement(what: str, value: int) -> None:
+  """Raises a UserError unless every process holds the same `value` of `what`; all processes
+  must call it together."""
+  if jax.process_count() == 1:
+    return
+  values = np.asarray(multihost_utils.process_allgather(np.int32(value))).ravel().tolist()
+  if len(set(values)) > 1:
+    raise UserError(f'the processes disagree on {what} ({values}): is the workdir on a '
+                    'filesystem that every node sees the same way?')

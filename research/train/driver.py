@@ -247,8 +247,9 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
   total = program.schedule.total_steps
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=keep)
   start, state = 0, None
-  if ckpt.latest_step() is not None:
+  if distributed.main_decides(ckpt.latest_step() is not None):
     start, restored = _restore(ckpt, program.restore_target(), config_dict, manifest)
+    distributed.check_agreement('the checkpoint step to resume from', start)
     state = program.from_checkpoint(restored)
   state = program.initial_state() if state is None else state
   # Every process rebuilds the tracker from the evaluations logged up to its checkpoint.
