@@ -154,3 +154,16 @@ def test_a_diverging_member_stops_the_group_unless_divergence_is_kept(digits, tm
                            [0.01, 1e6], devices=jax.devices()[:1])
   test = kept.split_metrics(kept.train(tmp_path / 'kept', {}, {}), 'test')
   assert np.isfinite(test[0]['loss']) and not np.isfinite(test[1]['loss'])
+
+
+def test_a_call_longer_than_a_preemption_notice_warns_once_with_a_size_that_fits(monkeypatch,
+                                                                                 capsys):
+  from research.train import ensemble as ensemble_lib
+  monkeypatch.setattr(ensemble_lib, '_warned', [])
+  ensemble_lib._warn_if_longer_than_a_preemption_warning(30.0, 10)
+  assert capsys.readouterr().err == ''
+  ensemble_lib._warn_if_longer_than_a_preemption_warning(200.0, 10)  # 20 s per epoch
+  err = capsys.readouterr().err
+  assert 'took 200 s' in err and 'set epochs_per_call to 4 or fewer' in err
+  ensemble_lib._warn_if_longer_than_a_preemption_warning(200.0, 10)
+  assert capsys.readouterr().err == ''

@@ -16,6 +16,7 @@ first device.
 import dataclasses
 import functools
 import pathlib
+import sys
 import time
 
 import jax
@@ -279,7 +280,9 @@ class Ensemble:
       self.timing['compile_s'] += time.perf_counter() - start
     start = time.perf_counter()
     states, history = jax.block_until_ready(self._compiled[count](*args))
-    self.timing['run_s'] += time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    self.timing['run_s'] += seconds
+    _warn_if_longer_than_a_preemption_warning(seconds, count)
     return states, history, count * self.per_epoch
 
   def records(self, last_step: int, history, steps: int) -> driver.Records:
@@ -311,3 +314,21 @@ class Ensemble:
 def member(states, k: int):
   """Member k's state, as a single run's."""
   return jax.tree.map(lambda x: x[k], states)
+
+
+# A call is one XLA program: a SIGTERM (preemption, a time limit) is acted on only after it, and
+# SLURM sends it 120 s before the end. Calls are not sized by time automatically: the number of
+# epochs per call changes the compiled program, so a machine-dependent choice would make the
+# results (of convolutions, at rounding level) and their bit-exact resume depend on timing.
+PREEMPTION_NOTICE_S = 120.0
+_warned = []
+
+
+def _warn_if_longer_than_a_preemption_warning(seconds: float, epochs: int) -> None:
+  if seconds <= 0.75 * PREEMPTION_NOTICE_S or _warned:
+    return
+  _warned.append(seconds)
+  fits = max(1, int(0.75 * PREEMPTION_NOTICE_S / (seconds / epochs)))
+  print(f'WARNING: one ensemble call of {epochs} epochs took {seconds:.0f} s; a preempted job '
+        f'gets {PREEMPTION_NOTICE_S:.0f} s of notice, so set epochs_per_call to {fits} or '
+        'fewer where it may be preempted', file=sys.stderr)
