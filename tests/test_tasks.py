@@ -327,3 +327,14 @@ def test_an_empty_loss_name_is_the_tasks_own_loss():
     assert tasks.loss_for(task, losses.LossConfig()).name == name
   assert tasks.loss_for('regression', losses.LossConfig(name='huber')).name == 'huber'
   assert tasks.DEFAULT_LOSS['regression'] == tasks.DEFAULT_LOSS['reconstruction'] == 'mse'
+
+
+def test_a_diverging_gan_stops_at_the_guard_with_exit_3(tmp_path, capsys):
+  """The NaN guard of a two-player run: the discriminator's loss and both players' gradient
+  norm are checked at every log step; a non-finite one stops the run with status 3."""
+  code = cli.main(['run', 'train', '--workdir', str(tmp_path / 'w'), 'task=adversarial',
+                   'model=gan', 'gan.latent=4', 'gan.generator=(8,)', 'gan.discriminator=(8,)',
+                   'optim.name=sgd', 'optim.learning_rate=1e30', 'steps=20', 'log_every=1'])
+  err = capsys.readouterr().err
+  assert code == 3, err
+  assert 'error: non-finite gradients at step 1' in err and len(err.strip().splitlines()) == 1
