@@ -95,9 +95,11 @@ MACHINE_KEYS = ('jax_backend', 'device_kind', 'platform_version', 'layers')
 
 def machine_changes(saved: dict, current: dict) -> list[str]:
   """The machine and software facts that differ between the manifest a checkpoint was written
-  under and the current one: 'device_kind: A -> B', 'packages.jaxlib: 0.1 -> 0.2', ..."""
-  pairs = [(key, saved.get(key), current.get(key)) for key in MACHINE_KEYS]
+  under and the current one: 'device_kind: A -> B', 'packages.jaxlib: 0.1 -> 0.2', ... A fact
+  only one of them records (written by older code, which did not) is not a change."""
+  pairs = [(key, saved.get(key), current.get(key)) for key in MACHINE_KEYS
+           if key in saved and key in current]
   packages = (saved.get('packages') or {}, current.get('packages') or {})
-  pairs += [(f'packages.{name}', packages[0].get(name), packages[1].get(name))
-            for name in sorted(set(packages[0]) | set(packages[1]))]
+  pairs += [(f'packages.{name}', packages[0][name], packages[1][name])
+            for name in sorted(set(packages[0]) & set(packages[1]))]
   return [f'{key}: {a} -> {b}' for key, a, b in pairs if a != b]

@@ -79,3 +79,6 @@ def test_a_resume_on_another_machine_or_software_is_named():
                                                                'jax-cuda12-plugin': '0.10.2'}}
   assert manifest.machine_changes(saved, moved) == [
       'device_kind: cpu -> NVIDIA H100', 'packages.jax-cuda12-plugin: None -> 0.10.2']
+  older = {k: v for k, v in saved.items() if k != 'platform_version'}  # before it was recorded
+  newer = {**saved, 'packages': {**saved['packages'], 'added-later': '1.0'}}
+  assert manifest.machine_changes(older, newer) == []
