@@ -469,3 +469,62 @@ def test_the_switch_picks_the_layers():
   with pytest.raises(ValueError, match='choose one of cpu_tuned, plain'):
     with switch.forced('fast'):
       pass
+
+
+def _vgg16_parameters_by_hand() -> int:
+  """Configuration D of Simonyan and Zisserman 2015 from its architecture: thirteen 3 x 3
+  convolutions with biases, five 2 x 2 pools (224 -> 7), FC 4096, 4096, 1000."""
+  channels = [3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+  convolutions = sum(9 * cin * cout + cout for cin, cout in zip(channels, channels[1:]))
+  dense = [7 * 7 * 512, 4096, 4096, 1000]
+  return convolutions + sum(n_in * n_out + n_out for n_in, n_out in zip(dense, dense[1:]))
+
+
+def test_vgg16_has_the_papers_138_million_parameters():
+  from research.models.vgg import VGG, VGG16_STAGES
+  model = VGG(num_classes=1000, stages=VGG16_STAGES, dense=(4096, 4096))
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 224, 224, 3)),
+                                             train=False))
+  counted = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes['params']))
+  assert counted == _vgg16_parameters_by_hand() == 138_357_544
+
+
+def test_a_small_vgg_trains_with_batchnorm_and_pools_each_stage():
+  from research.models.vgg import VGG
+  model = VGG(num_classes=10, stages=((4, 4), (8,)), dense=(16,), norm='batch')
+  x = jnp.ones((2, 8, 8, 1))
+  variables = model.init(jax.random.key(0), x, train=False)
+  assert variables['params']['dense_0']['kernel'].shape == (2 * 2 * 8, 16)  # 8 -> 4 -> 2
+  assert 'bias' not in variables['params']['conv_0_0']  # BatchNorm follows
+  logits, updates = model.apply(variables, x, train=True, mutable=['batch_stats'],
+                                rngs={'dropout': jax.random.key(1)})
+  assert logits.shape == (2, 10) and 'batch_stats' in updates
+
+
+def test_a_separable_convolution_costs_1_over_n_plus_1_over_k2_of_a_full_one():
+  """Howard et al. 2017 (section 3.1): k^2 C + C N against k^2 C N, in weights and in
+  multiply-adds per position. The layers' parameters match the closed forms exactly; XLA's
+  FLOP counts (2 per multiply-add) match them once the k x k taps that fall on 'SAME' padding,
+  which XLA does not multiply, are left out: of k * side per axis, p (p + 1) do, p = k // 2."""
+  import flax.linen as flax_nn
+  from research.nn import separable
+  c, n, k, batch, side = 32, 64, 3, 8, 16
+  positions, p = batch * side * side, k // 2
+  padding_taps = 1 - ((k * side - p * (p + 1)) / (k * side)) ** 2
+  x = jnp.ones((batch, side, side, c))
+  full = flax_nn.Conv(n, (k, k), use_bias=False)
+  cases = {
+      'full': (full, separable.conv_weights(c, n, k),
+               separable.conv_multiply_adds(c, n, k, positions) * (1 - padding_taps)),
+      'separable': (separable.SeparableConv(n, k, use_bias=False),
+                    separable.separable_weights(c, n, k),
+                    separable.separable_multiply_adds(c, n, k, positions)
+                    - k * k * c * positions * padding_taps)}  # only the depthwise part pads
+  assert (separable.separable_multiply_adds(c, n, k, positions)
+          / separable.conv_multiply_adds(c, n, k, positions)) == pytest.approx(1 / n + 1 / k ** 2)
+  for name, (layer, weights, multiply_adds) in cases.items():
+    variables = layer.init(jax.random.key(0), x)
+    assert count_params(variables['params']) == weights, name
+    cost = jax.jit(layer.apply).lower(variables, x).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    assert cost['flops'] == pytest.approx(2 * multiply_adds, rel=1e-3), name

@@ -1,5 +1,5 @@
 """Models by name, built from the matching config group (`mlp.*`, `cnn.*`, `resnet.*`,
-`lstm.*`, `autoencoder.*`, `gan.*`). Every model is called as model(images, train, progress), progress
+`vgg.*`, `lstm.*`, `autoencoder.*`, `gan.*`). Every model is called as model(images, train, progress), progress
 being the fraction of training done (for scheduled regularisers such as DropBlock)."""
 import flax.linen as nn
 
@@ -9,8 +9,9 @@ from research.models.gan import GAN
 from research.models.lstm import LSTMClassifier
 from research.models.mlp import MLP
 from research.models.resnet import CifarResNet
+from research.models.vgg import VGG
 
-MODELS = {'mlp': MLP, 'cnn': CNN, 'resnet': CifarResNet, 'lstm': LSTMClassifier,
+MODELS = {'mlp': MLP, 'cnn': CNN, 'resnet': CifarResNet, 'vgg': VGG, 'lstm': LSTMClassifier,
           'autoencoder': Autoencoder, 'gan': GAN}
 
 

@@ -71,6 +71,7 @@ class TrainConfig:
   mlp: OPTIONS['mlp'] = OPTIONS['mlp']()          # the MLP's options (model=mlp)
   cnn: OPTIONS['cnn'] = OPTIONS['cnn']()          # the CNN's options (model=cnn)
   resnet: OPTIONS['resnet'] = OPTIONS['resnet']()  # the CIFAR ResNet's options (model=resnet)
+  vgg: OPTIONS['vgg'] = OPTIONS['vgg']()          # VGG's stages and head (model=vgg)
   lstm: OPTIONS['lstm'] = OPTIONS['lstm']()       # the row-reading LSTM's options (model=lstm)
   autoencoder: OPTIONS['autoencoder'] = OPTIONS['autoencoder']()  # (task=reconstruction)
   gan: OPTIONS['gan'] = OPTIONS['gan']()          # generator and discriminator (task=adversarial)
@@ -119,7 +120,7 @@ def validate(c: TrainConfig) -> None:
   _validate_init(c)
   _validate_early_stopping(c)
   _validate_task(c)
-  for group in ('mlp', 'cnn', 'resnet', 'autoencoder'):
+  for group in ('mlp', 'cnn', 'resnet', 'vgg', 'autoencoder'):
     g = getattr(c, group)
     checks.choice(f'{group}.activation', g.activation, ACTIVATIONS)
     checks.choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
@@ -272,7 +273,7 @@ def _validate_task(c: TrainConfig) -> None:
 
 def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
   for key in ('mlp.dropout', 'cnn.dropout', 'cnn.conv_dropout', 'lstm.dropout',
-              'resnet.stochastic_depth'):
+              'resnet.stochastic_depth', 'vgg.dropout'):
     group, name = key.split('.')
     checks.rate(key, getattr(getattr(c, group), name))
   for key, value in (('cnn.dropblock_size', c.cnn.dropblock_size), ('lstm.hidden', c.lstm.hidden),
@@ -296,6 +297,24 @@ def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
     raise UserError('resnet.stochastic_depth drops residual branches: it needs '
                     'resnet.block=residual')
   checks.cifar_resnet_depth('resnet.depth', c.resnet.depth)
+  _validate_vgg(c)
+
+
+def _validate_vgg(c: TrainConfig) -> None:
+  from research.data import IMAGE_SHAPES
+  stages = c.vgg.stages
+  if not stages or not all(stage and all(type(n) is int and n >= 1 for n in stage)
+                           for stage in stages):
+    raise UserError(f'vgg.stages={stages!r} is not allowed; it takes one or more stages, each '
+                    'a tuple of positive channel counts, e.g. "((32,32),(64,64))"')
+  if not all(type(n) is int and n >= 1 for n in c.vgg.dense):
+    raise UserError(f'vgg.dense={tuple(c.vgg.dense)!r} is not allowed; it takes positive '
+                    'integers (or () for none)')
+  side = min(IMAGE_SHAPES[c.data][:2]) if c.data in IMAGE_SHAPES else None
+  if c.model == 'vgg' and side is not None and side < 2 ** len(stages):
+    raise UserError(f'vgg.stages has {len(stages)} stages, each halving the image; data='
+                    f'{c.data} is {side} pixels wide, enough for at most '
+                    f'{side.bit_length() - 1}')
 
 
 def _refuse_unused_schedule_options(o: optim.OptimConfig) -> None:
