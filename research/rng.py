@@ -39,6 +39,11 @@ def sliced(slices: int):
   return _layout(slices, None)
 
 
+def slices() -> int:
+  """The microbatches per device batch of the layout in force (1 outside `sliced`)."""
+  return _LAYOUT.get()[0]
+
+
 def in_slice(index):
   """Within `sliced`: the examples at hand are microbatch `index` (may be traced)."""
   return _layout(_LAYOUT.get()[0], index)

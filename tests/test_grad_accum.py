@@ -98,3 +98,16 @@ def test_the_memory_benchmark_runs_and_microbatches_need_fewer_temporaries(monke
   lines = capsys.readouterr().out.strip().splitlines()
   temporaries = [float(line.split('temporaries ')[1].split(' MiB')[0]) for line in lines]
   assert len(temporaries) == 4 and temporaries[-1] < temporaries[0]
+
+
+def test_microbatches_outside_their_layout_are_refused():
+  """Microbatches must be cut from a batch picked under their layout (rng.sliced): a caller
+  that forgot it would silently get other examples' dropout draws."""
+  from research.train import microbatches
+  grad_fn = microbatches.value_and_grad(
+      lambda p, carry, x: ((p * x).sum(), ((), carry)), steps=2)
+  with pytest.raises(ValueError, match='need rng.sliced'):
+    grad_fn(1.0, {}, np.ones(4, np.float32))
+  with rng.sliced(2):
+    (loss, _), grad = grad_fn(1.0, {}, np.ones(4, np.float32))
+  assert float(loss) == 2.0 and float(grad) == 2.0  # means over the two slices of two

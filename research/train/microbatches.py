@@ -32,6 +32,9 @@ def value_and_grad(fun, steps: int):
     return grad_fn
 
   def accumulated(params, carry, *batch):
+    if rng.slices() != steps:  # the batch was picked, and random draws made, for another layout
+      raise ValueError(f'{steps} microbatches need rng.sliced({steps}) around the whole step '
+                       '(research/train/step.make_train_step sets it)')
     device_batch = batch[0].shape[0]
     size = device_batch // steps
     sliced = jax.tree.map(lambda x: x.reshape(steps, size, *x.shape[1:]), batch)
