@@ -528,3 +528,55 @@ def test_a_separable_convolution_costs_1_over_n_plus_1_over_k2_of_a_full_one():
     cost = jax.jit(layer.apply).lower(variables, x).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     assert cost['flops'] == pytest.approx(2 * multiply_adds, rel=1e-3), name
+
+
+def test_a_locally_connected_cnn_has_a_kernel_per_position_and_the_same_shapes():
+  """The same receptive fields without weight sharing: each stage's k^2 C N + N parameters
+  become H W (k^2 C N + N), H x W its output positions ('SAME', before pooling)."""
+  from research.models.cnn import CNN
+  options = dict(channels=(4, 8), dense=(), kernel_size=3, pool='max')
+  x = jnp.ones((2, 8, 8, 1))
+  shared, local = (CNN(num_classes=10, local=flag, **options) for flag in (False, True))
+  params = {name: jax.eval_shape(lambda m=m: m.init(jax.random.key(0), x, train=False))['params']
+            for name, m in (('shared', shared), ('local', local))}
+  per_position = [9 * 1 * 4 + 4, 9 * 4 * 8 + 8]
+  sides = [8, 4]  # the second stage sees the first's 2 x 2 pooled map
+  for i, (count, side) in enumerate(zip(per_position, sides)):
+    assert count_params(params['shared'][f'conv_{i}']) == count
+    assert count_params(params['local'][f'conv_{i}']) == side * side * count
+  assert params['local']['output']['kernel'].shape == params['shared']['output']['kernel'].shape
+
+
+@pytest.mark.parametrize('size, stride', [(2, 2), (3, 2), (3, 1)])
+def test_pooling_kinds_sizes_and_strides(size, stride):
+  from research.models import cnn
+  x = jax.random.normal(jax.random.key(0), (2, 9, 9, 3))
+  window, strides = (1, size, size, 1), (1, stride, stride, 1)
+  reference_max = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, 'VALID')
+  np.testing.assert_allclose(cnn.pool(x, 'max', size, stride), reference_max)
+  np.testing.assert_allclose(cnn.pool(x, 'sum', size, stride),
+                             cnn.pool(x, 'avg', size, stride) * size * size, rtol=1e-5)
+  side = cnn.pooled_side(9, 'max', size, stride)  # 'VALID': the windows that fit
+  assert cnn.pool(x, 'avg', size, stride).shape == (2, side, side, 3)
+
+
+def test_global_average_pooling_feeds_the_head_one_value_per_channel():
+  from research.models.cnn import CNN
+  model = CNN(num_classes=10, channels=(4, 6), dense=(5,), head='gap')
+  variables = model.init(jax.random.key(0), jnp.ones((1, 28, 28, 1)), train=False)
+  assert variables['params']['dense_0']['kernel'].shape == (6, 5)
+
+
+@pytest.mark.parametrize('overrides, message', [
+    (['model=cnn', 'cnn.pool_size=5', 'cnn.channels=(4,4)'], 'leaves no pixel of data=digits'),
+    (['model=cnn', 'cnn.head=attention'], "cnn.head='attention' is not allowed"),
+    (['model=vgg', 'vgg.stages=((8,),(8,),(8,),(8,))'], 'enough for at most 3'),
+    (['model=vgg', 'vgg.stages=()'], 'vgg.stages=() is not allowed'),
+])
+def test_a_network_that_does_not_fit_its_image_is_one_line_and_exit_2(tmp_path, capsys,
+                                                                       overrides, message):
+  from experiments import cli
+  code = cli.main(['run', 'train', '--workdir', str(tmp_path / 'w'), *overrides])
+  err = capsys.readouterr().err
+  assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+  assert not (tmp_path / 'w').exists()

@@ -288,9 +288,13 @@ def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
                     'the raw pre-activations: it needs mlp.norm=none')
   checks.choice('cnn.conv_dropout_kind', c.cnn.conv_dropout_kind, cnn.CONV_DROPOUTS)
   checks.choice('cnn.pool', c.cnn.pool, cnn.POOLS)
-  for n in (*c.cnn.channels, *c.cnn.dense, c.cnn.kernel_size):
+  checks.choice('cnn.head', c.cnn.head, cnn.HEADS)
+  for n in (*c.cnn.channels, *c.cnn.dense, c.cnn.kernel_size, c.cnn.pool_size):
     if not isinstance(n, int) or n < 1:
-      raise UserError('cnn.channels, cnn.dense and cnn.kernel_size take positive integers')
+      raise UserError('cnn.channels, cnn.dense, cnn.kernel_size and cnn.pool_size take '
+                      'positive integers')
+  checks.at_least('cnn.pool_stride', c.cnn.pool_stride, 0)
+  _check_cnn_fits(c, cnn)
   checks.choice('lstm.dropout_kind', c.lstm.dropout_kind, lstm.DROPOUTS)
   checks.choice('resnet.block', c.resnet.block, resnet.BLOCKS)
   if c.resnet.stochastic_depth and c.resnet.block != 'residual':
@@ -298,6 +302,21 @@ def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
                     'resnet.block=residual')
   checks.cifar_resnet_depth('resnet.depth', c.resnet.depth)
   _validate_vgg(c)
+
+
+def _check_cnn_fits(c: TrainConfig, cnn) -> None:
+  """The CNN's stages must leave at least one pixel of the image: a one-line error here,
+  not a shape error from inside the model."""
+  from research.data import IMAGE_SHAPES
+  if c.model != 'cnn' or c.data not in IMAGE_SHAPES:
+    return
+  side = min(IMAGE_SHAPES[c.data][:2])
+  for stage in range(len(c.cnn.channels)):
+    side = cnn.pooled_side(side, c.cnn.pool, c.cnn.pool_size, c.cnn.pool_stride)
+    if side < 1:
+      raise UserError(f'cnn: {c.cnn.pool_size} x {c.cnn.pool_size} pooling at stride '
+                      f'{c.cnn.pool_stride or c.cnn.pool_size} leaves no pixel of data='
+                      f'{c.data} after stage {stage + 1} of {len(c.cnn.channels)}')
 
 
 def _validate_vgg(c: TrainConfig) -> None:
