@@ -572,6 +572,11 @@ def test_global_average_pooling_feeds_the_head_one_value_per_channel():
     (['model=cnn', 'cnn.head=attention'], "cnn.head='attention' is not allowed"),
     (['model=vgg', 'vgg.stages=((8,),(8,),(8,),(8,))'], 'enough for at most 3'),
     (['model=vgg', 'vgg.stages=()'], 'vgg.stages=() is not allowed'),
+    (['model=inception', 'inception.pool_after=(0,1)', 'inception.modules=((4,4,4,4,4,4),)'],
+     'it names modules by index'),
+    (['model=inception', 'inception.stem=0'], 'inception.stem=0 is out of range'),
+    (['model=inception', 'inception.modules=((4,4,4,4,4,4),(4,4,4,4,4,4),(4,4,4,4,4,4),'
+      '(4,4,4,4,4,4))', 'inception.pool_after=(0,1,2,3)'], 'enough for at most 3'),
 ])
 def test_a_network_that_does_not_fit_its_image_is_one_line_and_exit_2(tmp_path, capsys,
                                                                        overrides, message):
@@ -580,3 +585,30 @@ def test_a_network_that_does_not_fit_its_image_is_one_line_and_exit_2(tmp_path, 
   err = capsys.readouterr().err
   assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
   assert not (tmp_path / 'w').exists()
+
+
+def _kernel_weights(params) -> int:
+  return sum(int(np.prod(x.shape)) for path, x in jax.tree_util.tree_leaves_with_path(params)
+             if 'kernel' in jax.tree_util.keystr(path))
+
+
+@pytest.mark.parametrize('reduce', [True, False])
+def test_an_inception_module_has_its_closed_form_weights_and_channels(reduce):
+  """GoogLeNet's inception (3a) (Szegedy et al. 2015, table 1: 192 channels in at 28 x 28;
+  widths 64, 96, 128, 16, 32, 32): the table lists 159K parameters and 128M operations. The
+  closed form gives 163,328 weights (159.5 thousand if a K is 1024, our reading of the table,
+  not the paper's statement) and 128.05M multiply-adds at 28 x 28."""
+  from research.models import inception
+  widths = (64, 96, 128, 16, 32, 32)
+  layer = inception.InceptionModule(widths, reduce=reduce)
+  x = jnp.zeros((1, 28, 28, 192))
+  shapes = jax.eval_shape(lambda: layer.init(jax.random.key(0), x))
+  weights = inception.module_weights(192, widths, reduce)
+  assert _kernel_weights(shapes['params']) == weights
+  out = jax.eval_shape(lambda: layer.apply(layer.init(jax.random.key(0), x), x))
+  assert out.shape == (1, 28, 28, inception.module_channels(192, widths, reduce))
+  if reduce:
+    assert weights == 163_328 and weights // 1024 == 159
+    assert weights * 28 * 28 == 128_049_152
+  else:  # the naive module: the large kernels see all 192 channels
+    assert weights == 192 * 64 + 9 * 192 * 128 + 25 * 192 * 32

@@ -1,18 +1,19 @@
 """Models by name, built from the matching config group (`mlp.*`, `cnn.*`, `resnet.*`,
-`vgg.*`, `lstm.*`, `autoencoder.*`, `gan.*`). Every model is called as model(images, train, progress), progress
+`vgg.*`, `inception.*`, `lstm.*`, `autoencoder.*`, `gan.*`). Every model is called as model(images, train, progress), progress
 being the fraction of training done (for scheduled regularisers such as DropBlock)."""
 import flax.linen as nn
 
 from research.models.autoencoder import Autoencoder
 from research.models.cnn import CNN
 from research.models.gan import GAN
+from research.models.inception import Inception
 from research.models.lstm import LSTMClassifier
 from research.models.mlp import MLP
 from research.models.resnet import CifarResNet
 from research.models.vgg import VGG
 
-MODELS = {'mlp': MLP, 'cnn': CNN, 'resnet': CifarResNet, 'vgg': VGG, 'lstm': LSTMClassifier,
-          'autoencoder': Autoencoder, 'gan': GAN}
+MODELS = {'mlp': MLP, 'cnn': CNN, 'resnet': CifarResNet, 'vgg': VGG, 'inception': Inception,
+          'lstm': LSTMClassifier, 'autoencoder': Autoencoder, 'gan': GAN}
 
 
 def build_model(name: str, options: dict, num_classes: int,

@@ -72,6 +72,7 @@ class TrainConfig:
   cnn: OPTIONS['cnn'] = OPTIONS['cnn']()          # the CNN's options (model=cnn)
   resnet: OPTIONS['resnet'] = OPTIONS['resnet']()  # the CIFAR ResNet's options (model=resnet)
   vgg: OPTIONS['vgg'] = OPTIONS['vgg']()          # VGG's stages and head (model=vgg)
+  inception: OPTIONS['inception'] = OPTIONS['inception']()  # its modules (model=inception)
   lstm: OPTIONS['lstm'] = OPTIONS['lstm']()       # the row-reading LSTM's options (model=lstm)
   autoencoder: OPTIONS['autoencoder'] = OPTIONS['autoencoder']()  # (task=reconstruction)
   gan: OPTIONS['gan'] = OPTIONS['gan']()          # generator and discriminator (task=adversarial)
@@ -120,7 +121,7 @@ def validate(c: TrainConfig) -> None:
   _validate_init(c)
   _validate_early_stopping(c)
   _validate_task(c)
-  for group in ('mlp', 'cnn', 'resnet', 'vgg', 'autoencoder'):
+  for group in ('mlp', 'cnn', 'resnet', 'vgg', 'inception', 'autoencoder'):
     g = getattr(c, group)
     checks.choice(f'{group}.activation', g.activation, ACTIVATIONS)
     checks.choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
@@ -301,7 +302,7 @@ def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
     raise UserError('resnet.stochastic_depth drops residual branches: it needs '
                     'resnet.block=residual')
   checks.cifar_resnet_depth('resnet.depth', c.resnet.depth)
-  _validate_vgg(c)
+  _validate_architectures(c)
 
 
 def _check_cnn_fits(c: TrainConfig, cnn) -> None:
@@ -319,7 +320,7 @@ def _check_cnn_fits(c: TrainConfig, cnn) -> None:
                       f'{c.data} after stage {stage + 1} of {len(c.cnn.channels)}')
 
 
-def _validate_vgg(c: TrainConfig) -> None:
+def _validate_architectures(c: TrainConfig) -> None:
   from research.data import IMAGE_SHAPES
   stages = c.vgg.stages
   if not stages or not all(stage and all(type(n) is int and n >= 1 for n in stage)
@@ -330,6 +331,19 @@ def _validate_vgg(c: TrainConfig) -> None:
     raise UserError(f'vgg.dense={tuple(c.vgg.dense)!r} is not allowed; it takes positive '
                     'integers (or () for none)')
   side = min(IMAGE_SHAPES[c.data][:2]) if c.data in IMAGE_SHAPES else None
+  g = c.inception
+  if not g.modules or not all(len(m) == 6 and all(type(n) is int and n >= 1 for n in m)
+                              for m in g.modules):
+    raise UserError(f'inception.modules={tuple(g.modules)!r} is not allowed; each module is '
+                    'six positive widths (n1, r3, n3, r5, n5, np)')
+  if not all(type(i) is int and 0 <= i < len(g.modules) for i in g.pool_after):
+    raise UserError(f'inception.pool_after={tuple(g.pool_after)!r} is not allowed; it names '
+                    f'modules by index, 0 to {len(g.modules) - 1}')
+  checks.at_least('inception.stem', g.stem, 1)
+  if c.model == 'inception' and side is not None and side < 2 ** len(set(g.pool_after)):
+    raise UserError(f'inception.pool_after pools {len(set(g.pool_after))} times; data='
+                    f'{c.data} is {side} pixels wide, enough for at most '
+                    f'{side.bit_length() - 1}')
   if c.model == 'vgg' and side is not None and side < 2 ** len(stages):
     raise UserError(f'vgg.stages has {len(stages)} stages, each halving the image; data='
                     f'{c.data} is {side} pixels wide, enough for at most '
