@@ -570,13 +570,14 @@ def test_global_average_pooling_feeds_the_head_one_value_per_channel():
 @pytest.mark.parametrize('overrides, message', [
     (['model=cnn', 'cnn.pool_size=5', 'cnn.channels=(4,4)'], 'leaves no pixel of data=digits'),
     (['model=cnn', 'cnn.head=attention'], "cnn.head='attention' is not allowed"),
-    (['model=vgg', 'vgg.stages=((8,),(8,),(8,),(8,))'], 'enough for at most 3'),
+    (['model=vgg', 'vgg.stages=((8,),(8,),(8,),(8,))'], 'halves the image 4 times'),
     (['model=vgg', 'vgg.stages=()'], 'vgg.stages=() is not allowed'),
     (['model=inception', 'inception.pool_after=(0,1)', 'inception.modules=((4,4,4,4,4,4),)'],
      'it names modules by index'),
     (['model=inception', 'inception.stem=0'], 'inception.stem=0 is out of range'),
     (['model=inception', 'inception.modules=((4,4,4,4,4,4),(4,4,4,4,4,4),(4,4,4,4,4,4),'
       '(4,4,4,4,4,4))', 'inception.pool_after=(0,1,2,3)'], 'enough for at most 3'),
+    (['model=xception', 'xception.exit=(4,)'], 'xception.exit take two positive widths'),
 ])
 def test_a_network_that_does_not_fit_its_image_is_one_line_and_exit_2(tmp_path, capsys,
                                                                        overrides, message):
@@ -612,3 +613,24 @@ def test_an_inception_module_has_its_closed_form_weights_and_channels(reduce):
     assert weights * 28 * 28 == 128_049_152
   else:  # the naive module: the large kernels see all 192 channels
     assert weights == 192 * 64 + 9 * 192 * 128 + 25 * 192 * 32
+
+
+def test_xception_has_the_papers_22_9_million_parameters():
+  """Chollet 2017, table 3: Xception 22,855,952 parameters (Inception V3 23,626,728, not
+  built here), BatchNorm's scales and offsets counted, its running statistics not."""
+  from research.models.xception import XCEPTION_FULL, Xception
+  model = Xception(num_classes=1000, **XCEPTION_FULL)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 299, 299, 3)),
+                                             train=False))
+  assert count_params(shapes['params']) == 22_855_952
+
+
+def test_a_small_xception_trains_and_pools_each_entry_block():
+  from research.models.xception import Xception
+  model = Xception(num_classes=10, entry=(8, 16), middle_blocks=1, exit=(16, 24), final=(32,))
+  x = jnp.ones((2, 8, 8, 1))
+  variables = model.init(jax.random.key(0), x, train=False)
+  assert variables['params']['output']['kernel'].shape == (32, 10)
+  assert variables['params']['entry_1_shortcut']['kernel'].shape == (1, 1, 8, 16)
+  logits, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
+  assert logits.shape == (2, 10) and 'batch_stats' in updates

@@ -1,5 +1,6 @@
 """Models by name, built from the matching config group (`mlp.*`, `cnn.*`, `resnet.*`,
-`vgg.*`, `inception.*`, `lstm.*`, `autoencoder.*`, `gan.*`). Every model is called as model(images, train, progress), progress
+`vgg.*`, `inception.*`, `xception.*`,
+`lstm.*`, `autoencoder.*`, `gan.*`). Every model is called as model(images, train, progress), progress
 being the fraction of training done (for scheduled regularisers such as DropBlock)."""
 import flax.linen as nn
 
@@ -11,9 +12,10 @@ from research.models.lstm import LSTMClassifier
 from research.models.mlp import MLP
 from research.models.resnet import CifarResNet
 from research.models.vgg import VGG
+from research.models.xception import Xception
 
 MODELS = {'mlp': MLP, 'cnn': CNN, 'resnet': CifarResNet, 'vgg': VGG, 'inception': Inception,
-          'lstm': LSTMClassifier, 'autoencoder': Autoencoder, 'gan': GAN}
+          'xception': Xception, 'lstm': LSTMClassifier, 'autoencoder': Autoencoder, 'gan': GAN}
 
 
 def build_model(name: str, options: dict, num_classes: int,

@@ -73,6 +73,7 @@ class TrainConfig:
   resnet: OPTIONS['resnet'] = OPTIONS['resnet']()  # the CIFAR ResNet's options (model=resnet)
   vgg: OPTIONS['vgg'] = OPTIONS['vgg']()          # VGG's stages and head (model=vgg)
   inception: OPTIONS['inception'] = OPTIONS['inception']()  # its modules (model=inception)
+  xception: OPTIONS['xception'] = OPTIONS['xception']()  # its three flows (model=xception)
   lstm: OPTIONS['lstm'] = OPTIONS['lstm']()       # the row-reading LSTM's options (model=lstm)
   autoencoder: OPTIONS['autoencoder'] = OPTIONS['autoencoder']()  # (task=reconstruction)
   gan: OPTIONS['gan'] = OPTIONS['gan']()          # generator and discriminator (task=adversarial)
@@ -121,7 +122,7 @@ def validate(c: TrainConfig) -> None:
   _validate_init(c)
   _validate_early_stopping(c)
   _validate_task(c)
-  for group in ('mlp', 'cnn', 'resnet', 'vgg', 'inception', 'autoencoder'):
+  for group in ('mlp', 'cnn', 'resnet', 'vgg', 'inception', 'xception', 'autoencoder'):
     g = getattr(c, group)
     checks.choice(f'{group}.activation', g.activation, ACTIVATIONS)
     checks.choice(f'{group}.weight_init', g.weight_init, INITIALIZERS)
@@ -321,33 +322,52 @@ def _check_cnn_fits(c: TrainConfig, cnn) -> None:
 
 
 def _validate_architectures(c: TrainConfig) -> None:
+  """VGG's, Inception's and Xception's options; a network that pools its image away (2 x 2 per
+  stage) is refused for the image data sets, whose sides are known before loading."""
   from research.data import IMAGE_SHAPES
-  stages = c.vgg.stages
-  if not stages or not all(stage and all(type(n) is int and n >= 1 for n in stage)
-                           for stage in stages):
-    raise UserError(f'vgg.stages={stages!r} is not allowed; it takes one or more stages, each '
-                    'a tuple of positive channel counts, e.g. "((32,32),(64,64))"')
-  if not all(type(n) is int and n >= 1 for n in c.vgg.dense):
-    raise UserError(f'vgg.dense={tuple(c.vgg.dense)!r} is not allowed; it takes positive '
-                    'integers (or () for none)')
   side = min(IMAGE_SHAPES[c.data][:2]) if c.data in IMAGE_SHAPES else None
-  g = c.inception
-  if not g.modules or not all(len(m) == 6 and all(type(n) is int and n >= 1 for n in m)
-                              for m in g.modules):
+  pools = {'vgg': _validate_vgg(c.vgg), 'inception': _validate_inception(c.inception)}
+  _validate_xception(c.xception)
+  if c.model in pools and side is not None and side < 2 ** pools[c.model]:
+    raise UserError(f'{c.model} halves the image {pools[c.model]} times; data={c.data} is '
+                    f'{side} pixels wide, enough for at most {side.bit_length() - 1}')
+
+
+def _positive_ints(values) -> bool:
+  return all(type(n) is int and n >= 1 for n in values)
+
+
+def _validate_vgg(g) -> int:
+  """Checks vgg.*; returns how many times it halves the image."""
+  if not g.stages or not all(stage and _positive_ints(stage) for stage in g.stages):
+    raise UserError(f'vgg.stages={g.stages!r} is not allowed; it takes one or more stages, '
+                    'each a tuple of positive channel counts, e.g. "((32,32),(64,64))"')
+  if not _positive_ints(g.dense):
+    raise UserError(f'vgg.dense={tuple(g.dense)!r} is not allowed; it takes positive '
+                    'integers (or () for none)')
+  return len(g.stages)
+
+
+def _validate_inception(g) -> int:
+  """Checks inception.*; returns how many times it halves the image."""
+  if not g.modules or not all(len(m) == 6 and _positive_ints(m) for m in g.modules):
     raise UserError(f'inception.modules={tuple(g.modules)!r} is not allowed; each module is '
                     'six positive widths (n1, r3, n3, r5, n5, np)')
   if not all(type(i) is int and 0 <= i < len(g.modules) for i in g.pool_after):
     raise UserError(f'inception.pool_after={tuple(g.pool_after)!r} is not allowed; it names '
                     f'modules by index, 0 to {len(g.modules) - 1}')
   checks.at_least('inception.stem', g.stem, 1)
-  if c.model == 'inception' and side is not None and side < 2 ** len(set(g.pool_after)):
-    raise UserError(f'inception.pool_after pools {len(set(g.pool_after))} times; data='
-                    f'{c.data} is {side} pixels wide, enough for at most '
-                    f'{side.bit_length() - 1}')
-  if c.model == 'vgg' and side is not None and side < 2 ** len(stages):
-    raise UserError(f'vgg.stages has {len(stages)} stages, each halving the image; data='
-                    f'{c.data} is {side} pixels wide, enough for at most '
-                    f'{side.bit_length() - 1}')
+  return len(set(g.pool_after))
+
+
+def _validate_xception(g) -> None:
+  """Checks xception.* (its pools are 'SAME': they never empty an image)."""
+  if (len(g.stem) != 2 or len(g.exit) != 2 or not g.entry
+      or not _positive_ints((*g.stem, *g.entry, *g.exit, *g.final))):
+    raise UserError('xception.stem and xception.exit take two positive widths each, '
+                    'xception.entry one or more, xception.final none or more')
+  checks.at_least('xception.stem_stride', g.stem_stride, 1)
+  checks.at_least('xception.middle_blocks', g.middle_blocks, 0)
 
 
 def _refuse_unused_schedule_options(o: optim.OptimConfig) -> None:
