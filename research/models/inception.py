@@ -91,9 +91,9 @@ class Inception(nn.Module):
   modules: tuple[tuple[int, ...], ...] = ((16, 16, 24, 4, 8, 8), (24, 24, 32, 4, 12, 12))
   pool_after: tuple[int, ...] = (0,)  # modules followed by a 2 x 2 max pool
   reduce: bool = True               # the 1 x 1 reductions (figure 2b) or the naive module (2a)
-  activation: str = 'relu'
-  weight_init: str = 'he'
-  norm: str = 'none'
+  activation: str = 'relu'          # any of research/nn/activations.py
+  weight_init: str = 'he'           # lecun, glorot, he (normal) or *_uniform
+  norm: str = 'none'                # none, batch or layer, after each convolution
   axis_name: str | None = None
 
   @nn.compact

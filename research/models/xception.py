@@ -35,8 +35,8 @@ class Xception(nn.Module):
   middle_blocks: int = 2                # identity-shortcut blocks at entry[-1] channels
   exit: tuple[int, int] = (64, 96)      # the exit block's two separable convolutions
   final: tuple[int, ...] = (128,)       # separable convolutions before the pooling head
-  activation: str = 'relu'
-  weight_init: str = 'he'
+  activation: str = 'relu'              # any of research/nn/activations.py
+  weight_init: str = 'he'               # lecun, glorot, he (normal) or *_uniform
   norm: str = 'batch'                   # none, batch or layer, after every convolution
   axis_name: str | None = None
 
