@@ -11,10 +11,11 @@ import os
 import pathlib
 import shutil
 import socket
+import sys
 import tempfile
 
 from research.errors import UserError
-from research.train.checkpoint import changed_keys
+from research.train.checkpoint import added_keys, changed_keys
 
 
 def write_json(path: pathlib.Path, obj) -> None:
@@ -61,6 +62,11 @@ def prepare(workdir: pathlib.Path, config: dict) -> bool:
       raise UserError(f'--workdir {workdir} holds a run with a different config (differs in: '
                       f'{", ".join(changed)}); use another --workdir, or add --restart to '
                       'discard that run and start this one there')
+    added = added_keys(saved, config)
+    if added:
+      values = ', '.join(f'{key}={value!r}' for key, value in added.items())
+      print(f'WARNING: the run in --workdir {workdir} predates options it resumes with as '
+            f'{values}', file=sys.stderr)
     return True
   try:
     workdir.mkdir(parents=True, exist_ok=True)

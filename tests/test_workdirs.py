@@ -3,6 +3,8 @@ run one after another without meeting in one workdir."""
 import json
 import pathlib
 
+import pytest
+
 from experiments import rundir
 from tests.conftest import run_cli
 
@@ -111,3 +113,17 @@ def test_steps_per_call_0_is_one_step_on_a_cpu_and_many_on_an_accelerator(monkey
   monkeypatch.setattr(loop.jax, 'default_backend', lambda: 'gpu')
   assert loop.steps_per_call(config) == 50  # 100, cut to divide log_every
   assert loop.steps_per_call(config_lib.replace(config, steps_per_call=1)) == 1
+
+
+def test_a_run_from_before_an_option_existed_resumes_with_a_warning(tmp_path, capsys):
+  """Code that added an option must not strand the runs made before it: the option is not a
+  change of config (the old run could not set it), and the warning names its value now."""
+  from research.errors import UserError
+  workdir = tmp_path / 'run'
+  assert rundir.prepare(workdir, {'a': 1, 'group': {'b': 2}}) is False
+  assert rundir.prepare(workdir, {'a': 1, 'group': {'b': 2, 'new': 'x'}, 'added': 0}) is True
+  err = capsys.readouterr().err
+  assert "predates options it resumes with as group.new='x', added=0" in err
+  assert json.loads((workdir / 'config.json').read_text()) == {'a': 1, 'group': {'b': 2}}
+  with pytest.raises(UserError, match='differs in: group.b'):
+    rundir.prepare(workdir, {'a': 1, 'group': {'b': 3}})

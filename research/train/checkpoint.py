@@ -115,10 +115,10 @@ OBSERVATION_ONLY = ('profile_steps',)
 
 def changed_keys(saved: dict, current: dict, prefix: str = '') -> list[str]:
   """Dotted names of the config leaves that differ between two JSON-normalised configs (the
-  observation-only options aside)."""
+  observation-only options aside, and the options added since the saved one: added_keys)."""
   changed = []
   for key in sorted(set(saved) | set(current)):
-    if f'{prefix}{key}' in OBSERVATION_ONLY:
+    if f'{prefix}{key}' in OBSERVATION_ONLY or key not in saved:
       continue
     a, b = saved.get(key), current.get(key)
     if isinstance(a, dict) and isinstance(b, dict):
@@ -126,3 +126,15 @@ def changed_keys(saved: dict, current: dict, prefix: str = '') -> list[str]:
     elif a != b:
       changed.append(f'{prefix}{key}')
   return changed
+
+
+def added_keys(saved: dict, current: dict, prefix: str = '') -> dict:
+  """{dotted name: current value} of the options the saved config lacks: code newer than the
+  run added them, and the run resumes with their current values (the caller says so)."""
+  added = {}
+  for key, value in current.items():
+    if key not in saved:
+      added[f'{prefix}{key}'] = value
+    elif isinstance(value, dict) and isinstance(saved[key], dict):
+      added.update(added_keys(saved[key], value, f'{prefix}{key}.'))
+  return added
