@@ -89,3 +89,21 @@ def run_killed_after_checkpoint(monkeypatch, step: int, train) -> None:
   with pytest.raises(SystemExit):
     train()
   monkeypatch.setattr(checkpoint.Checkpointer, 'save', save)
+
+
+def short_run(config, devices: int, steps: int, host_batches: bool = False):
+  """`steps` train steps of `config` on `devices` devices, one dispatch each: (per-step losses,
+  the backend, the final state, the inputs), what the device-count and option tests compare."""
+  import numpy as np
+  from research.data import load_dataset
+  from research.train import loop, parallel
+  dataset = load_dataset(config.data)
+  backend, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices),
+                                           host_batches)
+  state = backend.put(host_state)
+  inputs = loop.make_inputs(config, dataset, backend, host_batches)
+  losses = []
+  for step in range(steps):
+    state, metrics = backend.train_step(state, *inputs.train(step))
+    losses.append(float(np.ravel(metrics['loss'])[0]))
+  return np.array(losses), backend, state, inputs

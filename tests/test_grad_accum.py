@@ -16,9 +16,8 @@ import pytest
 
 from experiments import cli
 from research import rng
-from research.data import load_dataset
 from research.train import config as config_lib
-from research.train import loop, parallel
+from tests.conftest import short_run
 from tests.test_parallel import TASKS
 
 STEPS = 3
@@ -32,15 +31,8 @@ def _params(task: str, grad_accum: int, devices: int = 1, backend: str = 'shard_
       grad_accum=grad_accum, **{'mlp.depth': 2, 'mlp.width': 32, 'mlp.dropout': 0.3,
                                 'mlp.norm': norm, 'optim.name': 'momentum',
                                 'optim.learning_rate': 0.05, **TASKS[task]})
-  dataset = load_dataset(config.data)
-  b, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices),
-                                     host_batches)
-  state, source = b.put(host_state), loop.make_inputs(config, dataset, b, host_batches)
-  losses = []
-  for step in range(STEPS):
-    state, m = b.train_step(state, *source.train(step))
-    losses.append(float(np.ravel(m['loss'])[0]))
-  return np.array(losses), jax.device_get(b.get(state).params)
+  losses, backend, state, _ = short_run(config, devices, STEPS, host_batches)
+  return losses, jax.device_get(backend.get(state).params)
 
 
 def _assert_close(a, b, **tolerance):

@@ -20,6 +20,7 @@ import pytest
 from research.train import config as config_lib
 from research.data import load_dataset
 from research.train import loop, parallel, state as state_lib
+from tests.conftest import short_run
 
 
 # The other tasks (research/tasks.py), each on its own data.
@@ -46,17 +47,11 @@ def _run(backend: str, devices: int, steps: int = 20, host_batches: bool = False
          task: str = 'classification'):
   """(train losses, final state fingerprint, test metrics) of a short run."""
   config = _config(backend, devices, task)
+  losses, b, state, source = short_run(config, devices, steps, host_batches)
   dataset = load_dataset(config.data)
-  b, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices),
-                                     host_batches)
-  state, source = b.put(host_state), loop.make_inputs(config, dataset, b, host_batches)
-  losses = []
-  for step in range(steps):
-    state, m = b.train_step(state, *source.train(step))
-    losses.append(float(np.ravel(m['loss'])[0]))
   test = loop.evaluate(b, state, source, len(dataset.test_labels), config.eval_batch_size,
                        loop.task_of(config, dataset))
-  return np.array(losses), state_lib.fingerprint(b.get(state)), test
+  return losses, state_lib.fingerprint(b.get(state)), test
 
 
 def _losses(backend: str, devices: int, steps: int = 20):

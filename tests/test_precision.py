@@ -8,8 +8,8 @@ import pytest
 
 from research.data import load_dataset
 from research.train import config as config_lib
-from research.train import loop, parallel
-from tests.conftest import run_killed_after_checkpoint
+from research.train import loop
+from tests.conftest import run_killed_after_checkpoint, short_run
 from tests.test_parallel import TASKS
 
 # Every model, small, on its task; MLP and ResNet with BatchNorm, so its float32 statistics
@@ -30,12 +30,6 @@ def _config(model: str, precision: str, **overrides):
                                **overrides})
 
 
-def _backend(config, devices: int = 1):
-  dataset = load_dataset(config.data)
-  b, host_state = loop.build_backend(config, dataset, parallel.select_devices(devices))
-  return b, b.put(host_state), loop.make_inputs(config, dataset, b, False)
-
-
 def _equations(jaxpr):
   """Every equation of a jaxpr and of the jaxprs inside it (jit, shard_map, scan, custom
   derivatives)."""
@@ -54,8 +48,8 @@ def test_every_models_products_run_in_bfloat16(model):
   product takes bfloat16 operands, save the float32 sums done as products with a vector of
   ones (BatchNorm's statistics, the gradient norm): the policy reaches every layer, and no
   float32 constant promotes a layer back to float32."""
-  b, state, inputs = _backend(_config(model, 'mixed'))
-  jaxpr = jax.make_jaxpr(b.train_step)(state, *inputs.train(0)).jaxpr
+  _, backend, state, inputs = short_run(_config(model, 'mixed'), 1, 0)
+  jaxpr = jax.make_jaxpr(backend.train_step)(state, *inputs.train(0)).jaxpr
   products = [e for e in _equations(jaxpr)
               if e.primitive.name in ('dot_general', 'conv_general_dilated')]
   in_float32 = [e for e in products
@@ -74,12 +68,8 @@ def test_a_mixed_run_tracks_float32_and_keeps_a_float32_state(model):
   2.4% (5.6% with the plain layers, RESEARCH_LAYERS=plain), its 10-step means by up to 1.1%."""
   runs = {}
   for precision in ('float32', 'mixed'):
-    b, state, inputs = _backend(_config(model, precision))
-    losses = []
-    for step in range(30):
-      state, m = b.train_step(state, *inputs.train(step))
-      losses.append(float(np.ravel(m['loss'])[0]))
-    runs[precision] = (np.array(losses), jax.device_get(b.get(state)))
+    losses, backend, state, _ = short_run(_config(model, precision), 1, 30)
+    runs[precision] = (losses, jax.device_get(backend.get(state)))
   blocks = lambda losses: losses.reshape(3, 10).mean(1)
   np.testing.assert_allclose(blocks(runs['mixed'][0]), blocks(runs['float32'][0]), rtol=0.03)
   np.testing.assert_allclose(runs['mixed'][0], runs['float32'][0], rtol=0.15)
@@ -98,12 +88,7 @@ def test_mixed_with_microbatches_is_the_same_on_1_and_8_devices(backend):
   for devices in (1, 8):
     config = _config('mlp', 'mixed', batch_size=64, grad_accum=2, backend=backend,
                      num_devices=devices)
-    b, state, inputs = _backend(config, devices)
-    losses = []
-    for step in range(10):
-      state, m = b.train_step(state, *inputs.train(step))
-      losses.append(float(np.ravel(m['loss'])[0]))
-    found[devices] = np.array(losses)
+    found[devices] = short_run(config, devices, 10)[0]
   np.testing.assert_allclose(found[8], found[1], rtol=1e-3)
 
 
