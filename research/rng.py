@@ -60,27 +60,30 @@ def _stream_id(stream: str) -> int:
   return int.from_bytes(stream.encode()[:4].ljust(4, b'\0'), 'little') & 0x7FFFFFFF
 
 
+def _position(i, device, size: int, devices: int):
+  """The global position of example i of `device`'s batch, cut into slices of `size` (the
+  layout above); NumPy or JAX arrays."""
+  return (i // size * devices + device) * size + i % size
+
+
 def global_positions(local_batch: int, axis_name: str | None) -> jax.Array:
   """Positions in the global batch of this device's `local_batch` examples: its whole batch,
   or inside `in_slice` the slice at hand."""
   slices, index = _LAYOUT.get()
   devices = lax.axis_size(axis_name) if axis_name else 1
   device = lax.axis_index(axis_name) if axis_name else 0
-  if index is not None:
-    return (index * devices + device) * local_batch + jnp.arange(local_batch)
-  size = local_batch // slices
-  i = jnp.arange(local_batch)
-  return (i // size * devices + device) * size + i % size
+  if index is not None:  # the examples at hand are one whole slice
+    return _position(index * local_batch + jnp.arange(local_batch), device, local_batch,
+                     devices)
+  return _position(jnp.arange(local_batch), device, local_batch // slices, devices)
 
 
 def host_positions(global_batch: int, devices: int, slices: int = 1) -> np.ndarray:
   """global_positions of every row of a batch-sharded global array (device d holds rows
   [d * local_batch, (d + 1) * local_batch)), on the host: what a per-process feed gathers."""
   local = global_batch // devices
-  size = local // slices
   row = np.arange(global_batch)
-  device, i = row // local, row % local
-  return (i // size * devices + device) * size + i % size
+  return _position(row % local, row // local, local // slices, devices)
 
 
 def example_keys(key: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:
