@@ -16,11 +16,12 @@ def main() -> None:
   parser.add_argument('--model', default='cnn')
   parser.add_argument('--data', default='fashion_mnist')
   parser.add_argument('--batch', type=int, default=512)
+  parser.add_argument('--accums', default='1,2,4,8', help='the grad_accum values, commas')
   args = parser.parse_args()
   runtime.configure()
   from research.data import load_dataset
   from research.train import config as config_lib, loop, parallel
-  for k in (1, 2, 4, 8):
+  for k in (int(k) for k in args.accums.split(',')):
     config = config_lib.replace(config_lib.TrainConfig(), model=args.model, data=args.data,
                                 batch_size=args.batch, grad_accum=k)
     dataset = loop.prepare_data(config, load_dataset(config.data))
