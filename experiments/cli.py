@@ -111,13 +111,24 @@ def describe(name: str, config) -> str:
                    for k, t, v, d in rows)
 
 
+CACHE_MAX_BYTES = 8 << 30
+
+
 def _persistent_compilation_cache() -> None:
   """Compiled programs are kept on disk (~/.cache/research-jax unless JAX_COMPILATION_CACHE_DIR
-  says otherwise), so the second run of a program, a resumed run among them, starts warm."""
+  says otherwise), so the second run of a program, a resumed run among them, starts warm.
+
+  With a size limit JAX takes a file lock around every read and write of the cache; without
+  one it writes entries unlocked, and a process reading an entry another is still writing (the
+  processes of `local.sh --processes N`, a sweep's parallel runs, test workers) can load it
+  truncated and abort. So a limit is always set (8 GiB unless JAX_COMPILATION_CACHE_MAX_SIZE
+  says otherwise; the oldest entries go first)."""
   import jax
   if not os.environ.get('JAX_COMPILATION_CACHE_DIR'):
     jax.config.update('jax_compilation_cache_dir',
                       str(pathlib.Path.home() / '.cache' / 'research-jax'))
+  if not os.environ.get('JAX_COMPILATION_CACHE_MAX_SIZE'):
+    jax.config.update('jax_compilation_cache_max_size', CACHE_MAX_BYTES)
   if not os.environ.get('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'):
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.1)
 

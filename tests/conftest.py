@@ -29,6 +29,9 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   import tempfile
   os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='research-jax-cache-')
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.3'
+# A size limit makes JAX lock the cache file by file (experiments/cli.py says why): the two
+# workers and their subprocesses read and write it at once.
+os.environ.setdefault('JAX_COMPILATION_CACHE_MAX_SIZE', str(8 << 30))
 
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
