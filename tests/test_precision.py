@@ -59,7 +59,7 @@ def test_every_models_products_run_in_bfloat16(model):
   assert products and not in_float32, [str(e)[:200] for e in in_float32[:3]]
 
 
-@pytest.mark.parametrize('model', ['mlp', 'cnn', 'gan'])
+@pytest.mark.parametrize('model', ['cnn', 'gan'])  # the MLP's: the device-count test below
 def test_a_mixed_run_tracks_float32_and_keeps_a_float32_state(model):
   """30 steps from one initial state: the mean loss of each 10 steps within 3% of the float32
   run's, each step's within 15%, and the state (what checkpoints save) the same float32 tree.
