@@ -5,7 +5,7 @@ Modules are imported when asked for: a run pays only for its own experiment's im
 import importlib
 
 NAMES = ('train', 'autodiff', 'vanishing_gradients', 'dropout', 'optimisation', 'losses',
-         'transfer', 'autoencoders', 'gan', 'throughput')
+         'transfer', 'autoencoders', 'gan', 'cnn', 'throughput')
 
 
 def get(name: str):

@@ -131,6 +131,22 @@ def _persistent_compilation_cache() -> None:
     jax.config.update('jax_compilation_cache_max_size', CACHE_MAX_BYTES)
   if not os.environ.get('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'):
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.1)
+  cache_dir = jax.config.jax_compilation_cache_dir
+  if cache_dir and jax.config.jax_compilation_cache_max_size != -1:
+    _drop_unindexed_entries(pathlib.Path(cache_dir))
+
+
+def _drop_unindexed_entries(cache_dir: pathlib.Path) -> None:
+  """Deletes cache entries that have no access-time file: entries written without a size limit
+  (by earlier versions of this CLI) have none, and JAX's eviction, which reads one per entry,
+  then fails on every write: nothing new would be cached. Done under JAX's own lock."""
+  import filelock
+  if not cache_dir.is_dir():
+    return
+  with filelock.FileLock(cache_dir / '.lockfile'):
+    for entry in cache_dir.glob('*-cache'):
+      if not entry.with_name(entry.name.removesuffix('-cache') + '-atime').exists():
+        entry.unlink(missing_ok=True)
 
 
 def _run(args, assignments: list[str]) -> int:

@@ -243,3 +243,14 @@ def test_a_switch_takes_true_or_false_in_either_case():
     assert overrides.coerce('download', True, overrides.parse_value(text)) is value
   with pytest.raises(UserError, match="download='yes' has the wrong type"):
     overrides.coerce('download', True, overrides.parse_value('yes'))
+
+
+def test_cache_entries_without_an_access_time_are_dropped(tmp_path):
+  """Entries written without a size limit have no '-atime' file; with a limit JAX's eviction
+  reads one per entry and fails on every write, so the CLI drops them first."""
+  (tmp_path / 'jit_f-1-cache').write_bytes(b'old')
+  (tmp_path / 'jit_g-2-cache').write_bytes(b'new')
+  (tmp_path / 'jit_g-2-atime').write_bytes((1).to_bytes(8, 'little'))
+  cli._drop_unindexed_entries(tmp_path)
+  assert sorted(p.name for p in tmp_path.iterdir() if p.name != '.lockfile') == [
+      'jit_g-2-atime', 'jit_g-2-cache']

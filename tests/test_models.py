@@ -420,19 +420,23 @@ def test_resnet_downsampling_branch_is_centred_where_the_shortcut_samples():
   np.testing.assert_array_equal(branch, resnet.option_a_shortcut(x, 4, 2))
 
 
-@pytest.mark.parametrize('name, options', [
-    ('cnn', dict(channels=(8, 16), dense=(32,), norm='batch')),
-    ('resnet', dict(depth=8, norm='batch'))])
-def test_cpu_tuned_and_plain_layers_compute_the_same_model(name, options):
+@pytest.mark.parametrize('name, options, looped', [
+    ('cnn', dict(channels=(8, 16), dense=(32,), norm='batch'), False),
+    ('resnet', dict(depth=8, norm='batch'), True),
+    ('xception', dict(entry=(8, 16), middle_blocks=1), True)])
+def test_cpu_tuned_and_plain_layers_compute_the_same_model(name, options, looped):
   """research/nn/switch.py's switch: the same parameters (names, shapes, initial values),
-  outputs, BatchNorm statistics and gradients from the CPU-tuned layers and flax's."""
+  outputs, BatchNorm statistics and gradients from the CPU-tuned layers and flax's; `looped`:
+  the CPU-tuned layers in their form for the inside of a loop (convolutions as products)."""
+  import contextlib
   from research.nn import switch
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(16, 8, 8, 1)).astype(np.float32))
   labels = jnp.asarray(rng.integers(0, 10, 16))
 
   def run(kind):
-    with switch.forced(kind):
+    loop = switch.inside_loop() if looped and kind == 'cpu_tuned' else contextlib.nullcontext()
+    with switch.forced(kind), loop:
       model = build_model(name, options, 10)
       variables = _init(model)
 
@@ -454,6 +458,22 @@ def test_cpu_tuned_and_plain_layers_compute_the_same_model(name, options):
 def optax_ce(logits, labels):
   import optax
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def test_inside_a_loop_the_cpu_convolution_is_one_product():
+  """XLA:CPU runs convolutions slowly inside a loop: there `Conv` (kernel larger than
+  MAX_PATCH, or strided) is a product, the same function, and outside it stays a convolution."""
+  from research.nn import conv, switch
+  x = jax.random.normal(jax.random.key(0), (2, 7, 7, 8))
+  for strides in (1, 2):
+    layer = conv.Conv(16, (3, 3), strides=strides)
+    variables = layer.init(jax.random.key(1), x)
+    outside = str(jax.make_jaxpr(layer.apply)(variables, x))
+    with switch.inside_loop():
+      inside = str(jax.make_jaxpr(layer.apply)(variables, x))
+      looped = layer.apply(variables, x)
+    assert 'conv_general_dilated' in outside and 'conv_general_dilated' not in inside
+    np.testing.assert_allclose(looped, layer.apply(variables, x), rtol=1e-5, atol=1e-5)
 
 
 def test_the_switch_picks_the_layers():
@@ -507,7 +527,7 @@ def test_a_separable_convolution_costs_1_over_n_plus_1_over_k2_of_a_full_one():
   FLOP counts (2 per multiply-add) match them once the k x k taps that fall on 'SAME' padding,
   which XLA does not multiply, are left out: of k * side per axis, p (p + 1) do, p = k // 2."""
   import flax.linen as flax_nn
-  from research.nn import separable
+  from research.nn import separable, switch
   c, n, k, batch, side = 32, 64, 3, 8, 16
   positions, p = batch * side * side, k // 2
   padding_taps = 1 - ((k * side - p * (p + 1)) / (k * side)) ** 2
@@ -525,7 +545,8 @@ def test_a_separable_convolution_costs_1_over_n_plus_1_over_k2_of_a_full_one():
   for name, (layer, weights, multiply_adds) in cases.items():
     variables = layer.init(jax.random.key(0), x)
     assert count_params(variables['params']) == weights, name
-    cost = jax.jit(layer.apply).lower(variables, x).compile().cost_analysis()
+    with switch.forced('plain'):  # flax's grouped convolution: the arithmetic as written
+      cost = jax.jit(layer.apply).lower(variables, x).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     assert cost['flops'] == pytest.approx(2 * multiply_adds, rel=1e-3), name
 

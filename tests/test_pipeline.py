@@ -86,9 +86,39 @@ def test_flip_and_translate_are_exact():
     assert ok
 
 
+def test_vertical_flip_and_cutout_are_exact():
+  image = jnp.arange(1.0, 37.0).reshape(1, 6, 6, 1)
+  batch = jnp.repeat(image, 64, 0)
+  key = jax.random.key(3)
+  flipped = np.asarray(augment.augment_batch(batch, key, augment.AugmentConfig(vflip=True)))
+  kinds = [np.array_equal(out, image[0]) or np.array_equal(out, image[0, ::-1]) or None
+           for out in flipped]
+  assert None not in kinds and 10 < sum(np.array_equal(o, image[0]) for o in flipped) < 54
+  cut = np.asarray(augment.augment_batch(batch, key, augment.AugmentConfig(cutout=2)))
+  for out in cut[..., 0]:  # a 2 x 2 square (cut by the border to 1 x 1 or 1 x 2) is zero
+    zeros = np.argwhere(out == 0)
+    assert 1 <= len(zeros) <= 4 and np.ptp(zeros, axis=0).max() <= 1
+    kept = out != 0
+    np.testing.assert_array_equal(out[kept], np.asarray(image[0, ..., 0])[kept])
+
+
+def test_a_traced_strength_draws_as_the_fixed_one_and_zero_is_the_identity():
+  """What an ensemble sweeping an augmentation's strength relies on (research/train/ensemble)."""
+  images = jax.random.normal(jax.random.key(1), (8, 8, 8, 1))
+  key = jax.random.key(2)
+  for field, value in (('flip', 1.0), ('vflip', 1.0), ('translate', 2.0), ('rotate', 20.0),
+                       ('noise', 0.5), ('cutout', 3.0)):
+    fixed = {'flip': True, 'vflip': True, 'translate': 2, 'cutout': 3}.get(field, value)
+    static = augment.augment_batch(images, key, augment.AugmentConfig(**{field: fixed}))
+    traced = jax.jit(lambda s, f=field: augment.augment_batch(
+        images, key, augment.AugmentConfig(**{f: s})))
+    np.testing.assert_allclose(traced(jnp.float32(value)), static, atol=1e-5, err_msg=field)
+    np.testing.assert_array_equal(traced(jnp.float32(0.0)), images, err_msg=field)
+
+
 def test_augmentation_draws_do_not_depend_on_device_count():
   cfg = augment.AugmentConfig(flip=True, translate=2, rotate=10.0, scale=0.1, brightness=0.1,
-                              contrast=0.1, noise=0.1)
+                              contrast=0.1, noise=0.1, vflip=True, cutout=3)
   images = jax.random.normal(jax.random.key(1), (16, 8, 8, 1))
   key = jax.random.key(2)
   results = []

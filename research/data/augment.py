@@ -1,10 +1,16 @@
 """Jitted data augmentation, one independent random draw per example.
 
-All geometric changes (flip aside) are one affine resampling: rotation, scaling and
+All geometric changes (the flips aside) are one affine resampling: rotation, scaling and
 translation (random crop with zero padding is translation by whole pixels) compose into one
 matrix applied with bilinear interpolation, zeros outside. Photometric changes follow:
-brightness, contrast, Gaussian noise. Images are normalized (zero mean) before this, so the
-zero fill is the dataset mean. Keys come from research/rng.py: device-count independent.
+brightness, contrast, Gaussian noise, then cutout (DeVries and Taylor 2017: a square set to
+zero, its centre anywhere in the image, so it may be cut by the border). Images are normalized
+(zero mean) before this, so the zero fill is the dataset mean. Keys come from research/rng.py:
+device-count independent.
+
+A strength may be a traced number (research/train/ensemble.py sweeps one over vmapped
+members): an augmentation is then always applied, and strength 0 is the identity. A flip's
+strength scales its probability: 1 (True) flips half the images.
 """
 import dataclasses
 
@@ -13,6 +19,11 @@ import jax.numpy as jnp
 from jax.scipy import ndimage
 
 from research import rng
+
+
+def _on(strength) -> bool:
+  """Whether an augmentation runs: a traced strength always does (0 is then its identity)."""
+  return isinstance(strength, jax.Array) or bool(strength)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,10 +35,12 @@ class AugmentConfig:
   brightness: float = 0.0     # add uniform in [-brightness, brightness]
   contrast: float = 0.0       # scale deviations from the image mean by [1 - c, 1 + c]
   noise: float = 0.0          # add Gaussian noise with this standard deviation
+  vflip: bool = False         # mirror top-bottom with probability 1/2
+  cutout: int = 0             # zero a square of this side, centred anywhere in the image
 
   @property
   def active(self) -> bool:
-    return self != AugmentConfig()
+    return any(_on(getattr(self, f.name)) for f in dataclasses.fields(self))
 
 
 def _affine(image_HxWxC, key, cfg: AugmentConfig):
@@ -35,7 +48,10 @@ def _affine(image_HxWxC, key, cfg: AugmentConfig):
   h, w, _ = image_HxWxC.shape
   angle = jnp.deg2rad(cfg.rotate) * jax.random.uniform(k_rot, minval=-1, maxval=1)
   zoom = 1.0 + cfg.scale * jax.random.uniform(k_scale, minval=-1, maxval=1)
-  shift_2 = jax.random.randint(k_shift, (2,), -cfg.translate, cfg.translate + 1)
+  # A traced strength is a float: its whole pixels bound the shift.
+  most = jnp.floor(cfg.translate).astype(jnp.int32) if isinstance(cfg.translate, jax.Array) \
+      else cfg.translate
+  shift_2 = jax.random.randint(k_shift, (2,), -most, most + 1)
   # Output pixel p samples input at center + R(-angle) (p - center) / zoom - shift.
   cos, sin = jnp.cos(angle), jnp.sin(angle)
   rows, cols = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing='ij')
@@ -48,20 +64,36 @@ def _affine(image_HxWxC, key, cfg: AugmentConfig):
   return jax.vmap(resample, in_axes=2, out_axes=2)(image_HxWxC)
 
 
+def _cutout(image_HxWxC, key, side):
+  h, w, _ = image_HxWxC.shape
+  centre_2 = jax.random.randint(key, (2,), 0, jnp.array([h, w]))
+  rows, cols = jnp.arange(h)[:, None], jnp.arange(w)[None, :]
+  start = centre_2 - side // 2  # a side-wide square [start, start + side) in each axis
+  inside = ((rows >= start[0]) & (rows < start[0] + side)
+            & (cols >= start[1]) & (cols < start[1] + side))
+  return jnp.where(inside[:, :, None], 0.0, image_HxWxC)
+
+
 def augment_one(image_HxWxC, key, cfg: AugmentConfig):
   k_flip, k_affine, k_bright, k_contrast, k_noise = jax.random.split(key, 5)
+  # The later additions draw from keys folded in, so the first five keep their draws.
+  k_vflip, k_cutout = jax.random.fold_in(key, 5), jax.random.fold_in(key, 6)
   x = image_HxWxC
-  if cfg.flip:
-    x = jnp.where(jax.random.bernoulli(k_flip), x[:, ::-1, :], x)
-  if cfg.translate or cfg.rotate or cfg.scale:
+  if _on(cfg.flip):
+    x = jnp.where(jax.random.bernoulli(k_flip, 0.5 * cfg.flip), x[:, ::-1, :], x)
+  if _on(cfg.vflip):
+    x = jnp.where(jax.random.bernoulli(k_vflip, 0.5 * cfg.vflip), x[::-1, :, :], x)
+  if _on(cfg.translate) or _on(cfg.rotate) or _on(cfg.scale):
     x = _affine(x, k_affine, cfg)
-  if cfg.brightness:
+  if _on(cfg.brightness):
     x = x + cfg.brightness * jax.random.uniform(k_bright, minval=-1, maxval=1)
-  if cfg.contrast:
+  if _on(cfg.contrast):
     factor = 1.0 + cfg.contrast * jax.random.uniform(k_contrast, minval=-1, maxval=1)
     x = (x - x.mean()) * factor + x.mean()
-  if cfg.noise:
+  if _on(cfg.noise):
     x = x + cfg.noise * jax.random.normal(k_noise, x.shape)
+  if _on(cfg.cutout):
+    x = _cutout(x, k_cutout, jnp.round(cfg.cutout).astype(jnp.int32))
   return x
 
 

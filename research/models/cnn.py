@@ -2,7 +2,9 @@
 flatten (or global average pooling), dense layers with dropout, logits. The layer types of the
 notes' CNN chapter (001).
 
-Pooling is max, average or sum over `pool_size` windows at `pool_stride`, or none;
+Pooling is max, average or sum over `pool_size` windows at `pool_stride`, or none (with
+`stride=2`, strided convolutions do the downsampling instead: the all-convolutional network of
+Springenberg et al. 2015);
 `local=True` makes every convolution locally connected (flax's ConvLocal: the same receptive
 fields without weight sharing, a kernel per output position), the control that separates
 what convolutions gain from sparse connectivity from what they gain from sharing weights.
@@ -57,8 +59,10 @@ def pool(x_BxHxWxC: jax.Array, kind: str, size: int = 2, stride: int = 0) -> jax
   raise ValueError(f'pool {kind!r} is unknown; choose one of {", ".join(POOLS)}')
 
 
-def pooled_side(side: int, kind: str, size: int = 2, stride: int = 0) -> int:
-  """An image side after one stage's pooling."""
+def pooled_side(side: int, kind: str, size: int = 2, stride: int = 0,
+                conv_stride: int = 1) -> int:
+  """An image side after one stage: its convolution ('SAME'), then its pooling."""
+  side = -(-side // conv_stride)
   return side if kind == 'none' else (side - size) // (stride or size) + 1
 
 
@@ -66,6 +70,7 @@ class CNN(nn.Module):
   num_classes: int
   channels: tuple[int, ...] = (32, 64)  # output channels of each stage's convolution
   kernel_size: int = 3                  # square convolution kernels
+  stride: int = 1                       # every convolution's stride ('SAME': ceil(side / stride))
   dense: tuple[int, ...] = (256,)       # units of the fully connected layers before the logits
   activation: str = 'relu'              # any of research/nn/activations.py
   weight_init: str = 'he'               # lecun, glorot, he (normal) or *_uniform
@@ -86,9 +91,10 @@ class CNN(nn.Module):
     batch mean, cancelling it."""
     kernel, use_bias = (self.kernel_size, self.kernel_size), self.norm != 'batch'
     if self.local:
-      return nn.ConvLocal(features, kernel, padding='SAME', use_bias=use_bias,
-                          kernel_init=kernel_init, name=name)
-    return make_conv(features, kernel, use_bias=use_bias, kernel_init=kernel_init, name=name)
+      return nn.ConvLocal(features, kernel, strides=self.stride, padding='SAME',
+                          use_bias=use_bias, kernel_init=kernel_init, name=name)
+    return make_conv(features, kernel, strides=self.stride, use_bias=use_bias,
+                     kernel_init=kernel_init, name=name)
 
   def conv_dropout_layer(self, name: str):
     if self.conv_dropout_kind == 'standard':

@@ -60,6 +60,23 @@ def conv_by_shifts(x_BxHxWxC: jax.Array, kernel: jax.Array, padding: Padding) ->
   return functools.reduce(operator.add, terms)
 
 
+def conv_by_matmul(x_BxHxWxC: jax.Array, kernel: jax.Array, padding: Padding,
+                   strides: int = 1) -> jax.Array:
+  """The convolution as one product, [B, H', W', kh*kw*C] windows @ kernel (im2col): `Conv`'s
+  form inside a loop of steps (research/nn/switch.py), where XLA's CPU convolutions run many
+  times slower and a product does not."""
+  kh, kw, c, o = kernel.shape
+  pads = (lax.padtype_to_pads(x_BxHxWxC.shape[1:3], (kh, kw), (strides, strides), padding)
+          if isinstance(padding, str) else padding)
+  x = jnp.pad(x_BxHxWxC, ((0, 0), *pads, (0, 0)))
+  out_h, out_w = (x.shape[1] - kh) // strides + 1, (x.shape[2] - kw) // strides + 1
+  windows = [x[:, i:i + strides * (out_h - 1) + 1:strides,
+               j:j + strides * (out_w - 1) + 1:strides, :]
+             for i in range(kh) for j in range(kw)]
+  stacked = windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
+  return stacked @ kernel.reshape(kh * kw * c, o)
+
+
 def _conv(x_BxHxWxC, kernel, padding, strides: int = 1):
   return lax.conv_general_dilated(x_BxHxWxC, kernel, (strides, strides), padding,
                                   dimension_numbers=_NHWC)
@@ -109,7 +126,10 @@ class Conv(nn.Module):
             else jnp.zeros((self.features,), x_BxHxWxC.dtype))
     if self.strides == 1 and kernel[..., 0].size <= MAX_PATCH:
       return conv_bias_by_patches(x_BxHxWxC, kernel, bias, self.padding)
-    y = _conv(x_BxHxWxC, kernel, self.padding, self.strides)
+    if switch.loop_tuned():
+      y = conv_by_matmul(x_BxHxWxC, kernel, self.padding, self.strides)
+    else:
+      y = _conv(x_BxHxWxC, kernel, self.padding, self.strides)
     return add_channel_bias(y, bias) if self.use_bias else y
 
 

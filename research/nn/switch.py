@@ -7,6 +7,11 @@ and `normalization.py` compute the same functions in forms it runs fast, with fl
 names and initial values, so checkpoints move between the two kinds. On GPUs and TPUs those
 rewrites are unmeasured, so there the models use flax's layers.
 
+XLA's CPU convolutions also run many times slower inside a loop (a `lax.scan` of train steps)
+than outside one. Code that traces steps inside a loop says so with `inside_loop()`, and there
+the CPU-tuned convolution is one matrix product (im2col), which a loop does not slow; outside
+a loop XLA's convolution is the faster one.
+
 `layer_kind()` decides, at trace time: `RESEARCH_LAYERS=cpu_tuned|plain` (environment) or
 `forced(kind)` (tests) if given, else 'cpu_tuned' where JAX's default backend is the CPU and
 'plain' elsewhere. tests/test_models.py holds each rewrite equal to its plain layer, and a
@@ -20,6 +25,7 @@ import jax
 KINDS = ('cpu_tuned', 'plain')
 ENVIRONMENT = 'RESEARCH_LAYERS'
 _forced: list[str] = []
+_loops: list[bool] = []
 
 
 def layer_kind() -> str:
@@ -45,3 +51,18 @@ def forced(kind: str):
     yield
   finally:
     _forced.pop()
+
+
+@contextlib.contextmanager
+def inside_loop():
+  """Layers traced inside are the body of a loop over steps."""
+  _loops.append(True)
+  try:
+    yield
+  finally:
+    _loops.pop()
+
+
+def loop_tuned() -> bool:
+  """Whether a layer traced now should take its in-a-loop form on the CPU."""
+  return bool(_loops) and cpu_tuned()

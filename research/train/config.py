@@ -296,6 +296,7 @@ def _validate_models(c: TrainConfig, mlp, cnn, lstm, resnet) -> None:
       raise UserError('cnn.channels, cnn.dense, cnn.kernel_size and cnn.pool_size take '
                       'positive integers')
   checks.at_least('cnn.pool_stride', c.cnn.pool_stride, 0)
+  checks.positive('cnn.stride', c.cnn.stride)
   _check_cnn_fits(c, cnn)
   checks.choice('lstm.dropout_kind', c.lstm.dropout_kind, lstm.DROPOUTS)
   checks.choice('resnet.block', c.resnet.block, resnet.BLOCKS)
@@ -314,7 +315,7 @@ def _check_cnn_fits(c: TrainConfig, cnn) -> None:
     return
   side = min(IMAGE_SHAPES[c.data][:2])
   for stage in range(len(c.cnn.channels)):
-    side = cnn.pooled_side(side, c.cnn.pool, c.cnn.pool_size, c.cnn.pool_stride)
+    side = cnn.pooled_side(side, c.cnn.pool, c.cnn.pool_size, c.cnn.pool_stride, c.cnn.stride)
     if side < 1:
       raise UserError(f'cnn: {c.cnn.pool_size} x {c.cnn.pool_size} pooling at stride '
                       f'{c.cnn.pool_stride or c.cnn.pool_size} leaves no pixel of data='
@@ -397,5 +398,5 @@ def _validate_training(c: TrainConfig) -> None:
     if any(not isinstance(w, (int, float)) or w < 0 for w in values):
       raise UserError(f'loss.{key}={tuple(values)!r} is not allowed; it takes one '
                       'non-negative number per class')
-  for key in ('translate', 'rotate', 'scale', 'brightness', 'contrast', 'noise'):
+  for key in ('translate', 'rotate', 'scale', 'brightness', 'contrast', 'noise', 'cutout'):
     checks.at_least(f'augment.{key}', getattr(c.augment, key), 0)

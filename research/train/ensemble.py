@@ -4,14 +4,14 @@ A member is a (seed, rate) pair: its own initialisation, data order, dropout mas
 augmentation, all drawn from its seed exactly as a `train` run with that seed draws them, and
 its own value of one option (`rate_field`: a model option such as a dropout or stochastic-depth
 rate, or a hyperparameter of the optimizer or loss: 'optim.learning_rate', 'optim.weight_decay',
-'loss.label_smoothing', 'loss.focal_gamma', 'loss.huber_delta'), passed in as a traced number
-(research/traced.py). So a sweep over seeds and rates of one model compiles
-once, and its small matrix products become larger batched ones, which is where the time goes
-on a CPU. Training is measured in epochs; an epoch is a `lax.scan` over its steps,
-`epochs_per_call` epochs are one call, and a checkpoint (Orbax, every member at once) follows
-each call, so an interrupted ensemble resumes exactly. Members are spread over the local
-devices when their number divides evenly (they never communicate); otherwise all live on the
-first device.
+'loss.label_smoothing', 'loss.focal_gamma', 'loss.huber_delta', or an augmentation's strength
+such as 'augment.rotate'), passed in as a traced number (research/traced.py). So a sweep over
+seeds and rates of one model compiles once, and its small matrix products become larger
+batched ones, which is where the time goes on a CPU. Training is measured in epochs; an epoch
+is a `lax.scan` over its steps, `epochs_per_call` epochs are one call, and a checkpoint (Orbax,
+every member at once) follows each call, so an interrupted ensemble resumes exactly. Members
+are spread over the local devices when their number divides evenly (they never communicate);
+otherwise all live on the first device.
 """
 import dataclasses
 import functools
@@ -30,6 +30,7 @@ from research.data import pipeline
 from research.data.dataset import Dataset
 from research.errors import UserError
 from research.models import build_model
+from research.nn import switch
 from research.train import driver, state as state_lib, step as step_lib, transfer
 
 
@@ -88,7 +89,8 @@ class Ensemble:
     self.replicated = NamedSharding(mesh, P())
     self.seeds = jax.device_put(np.asarray(seeds, np.int32), self.members)
     self.rates = jax.device_put(np.asarray(rates, np.float32), self.members)
-    self.timing = {'compile_s': 0.0, 'run_s': 0.0}  # of the training program, in train()
+    # Of the training program in this process (a resumed group's steps since its resume).
+    self.timing = {'compile_s': 0.0, 'run_s': 0.0, 'run_steps': 0}
     self._compiled = {}  # epochs per call -> the compiled training program
     self._build_programs(mesh)
     self.eval_batch = min(cfg.eval_batch_size,
@@ -167,7 +169,9 @@ class Ensemble:
     images, labels_B = pipeline.local_train_batch(data, perm_N, state.step, self.cfg.batch_size,
                                                   self.cfg.batch_size, None)
     dropout_key = rng.stream_key(seed, 'dropout', state.step)
-    step_cfg = dataclasses.replace(self.step_cfg, loss=self.loss(rate))
+    step_cfg = dataclasses.replace(
+        self.step_cfg, loss=self.loss(rate),
+        augment=self._hyperparameter('augment', self.cfg.augment, rate))
     return step_lib.apply_update(self.model(rate), self.tx(rate), step_cfg, state, images,
                                  labels_B, dropout_key, seed=seed)
 
@@ -187,7 +191,8 @@ class Ensemble:
 
       return jax.lax.scan(epoch, state, first_epoch + jnp.arange(num_epochs))
 
-    return self._map(member_epochs, (states, seeds, rates))
+    with switch.inside_loop():
+      return self._map(member_epochs, (states, seeds, rates))
 
   def _map(self, fn, members):
     """fn over the local members, `vmap_members` at a time (all of them if 0)."""
@@ -206,7 +211,11 @@ class Ensemble:
   def outputs(self, states, split: str) -> np.ndarray:
     """Every member's test-mode outputs on a whole split (members x examples x units), in
     batches of one shape, for analyses that need more than the task's statistics."""
-    images, labels = self.dataset.split(split)
+    return self.outputs_on(states, self.dataset.split(split)[0])
+
+  def outputs_on(self, states, images: np.ndarray) -> np.ndarray:
+    """Every member's test-mode outputs on any images of the dataset's shape and scale (shifted
+    test images, say): members x examples x units."""
     if not hasattr(self, '_outputs_batch'):
       def member_outputs(state, rate, images):
         variables = {'params': state.params,
@@ -215,10 +224,10 @@ class Ensemble:
         return step_lib.test_outputs(self.step_cfg, self.model(rate), variables, images)
       self._outputs_batch = jax.jit(jax.vmap(member_outputs, in_axes=(0, 0, None)))
     found, b = [], self.eval_batch
-    for start in range(0, len(labels), b):
-      index, _ = pipeline.padded(np.arange(start, start + b), len(labels))
+    for start in range(0, len(images), b):
+      index, _ = pipeline.padded(np.arange(start, start + b), len(images))
       found.append(np.asarray(self._outputs_batch(states, self.rates, images[index])))
-    return np.concatenate(found, axis=1)[:, :len(labels)]
+    return np.concatenate(found, axis=1)[:, :len(images)]
 
   def split_metrics(self, states, split: str) -> list[dict]:
     """Each member's test-mode metrics on a whole split, in batches of one shape (padded and
@@ -282,6 +291,7 @@ class Ensemble:
     states, history = jax.block_until_ready(self._compiled[count](*args))
     seconds = time.perf_counter() - start
     self.timing['run_s'] += seconds
+    self.timing['run_steps'] += count * self.per_epoch
     _warn_if_longer_than_a_preemption_warning(seconds, count)
     return states, history, count * self.per_epoch
 

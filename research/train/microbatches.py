@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from research import rng
+from research.nn import switch
 
 
 def value_and_grad(fun, steps: int):
@@ -47,8 +48,9 @@ def value_and_grad(fun, steps: int):
       return (loss_sum + loss, jax.tree.map(jnp.add, grads_sum, grads), carry), aux
 
     zeros = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, params), carry)
-    (loss_sum, grads_sum, carry), aux = lax.scan(one_slice, zeros,
-                                                 (jnp.arange(steps), sliced))
+    with switch.inside_loop():
+      (loss_sum, grads_sum, carry), aux = lax.scan(one_slice, zeros,
+                                                   (jnp.arange(steps), sliced))
     aux = jax.tree.map(lambda x: x.reshape(device_batch, *x.shape[2:]), aux)
     mean = lambda total: total / steps
     return (mean(loss_sum), (aux, carry)), jax.tree.map(mean, grads_sum)

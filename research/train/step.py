@@ -14,6 +14,7 @@ from jax import lax
 from research import losses, metrics, precision, rng, tasks
 from research.data import augment as augment_lib
 from research.data import pipeline
+from research.nn import switch
 from research.train import microbatches
 from research.train.state import TrainState
 
@@ -105,7 +106,8 @@ def make_steps_per_call(train_step, steps: int, steps_per_epoch: int):
                   first_epoch: jax.Array):
     def body(state, _):
       return train_step(state, data, perms_ExN[state.step // steps_per_epoch - first_epoch])
-    return lax.scan(body, state, None, length=steps)
+    with switch.inside_loop():
+      return lax.scan(body, state, None, length=steps)
 
   return train_steps
 
