@@ -422,8 +422,7 @@ def test_resnet_downsampling_branch_is_centred_where_the_shortcut_samples():
 
 @pytest.mark.parametrize('name, options, looped', [
     ('cnn', dict(channels=(8, 16), dense=(32,), norm='batch'), False),
-    ('resnet', dict(depth=8, norm='batch'), True),
-    ('xception', dict(entry=(8, 16), middle_blocks=1), True)])
+    ('resnet', dict(depth=8, norm='batch'), True)])
 def test_cpu_tuned_and_plain_layers_compute_the_same_model(name, options, looped):
   """research/nn/switch.py's switch: the same parameters (names, shapes, initial values),
   outputs, BatchNorm statistics and gradients from the CPU-tuned layers and flax's; `looped`:
@@ -458,6 +457,28 @@ def test_cpu_tuned_and_plain_layers_compute_the_same_model(name, options, looped
 def optax_ce(logits, labels):
   import optax
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+@pytest.mark.parametrize('strides', [1, 2])
+def test_the_cpu_depthwise_convolution_is_flaxs_grouped_one(strides):
+  """Same parameters (name, shape, initial values), outputs and gradients as flax's grouped
+  convolution, which XLA:CPU runs slowly (research/nn/separable.py)."""
+  import flax.linen as flax_nn
+  from research.nn import separable
+  x = jax.random.normal(jax.random.key(0), (4, 7, 7, 6))
+  tuned = separable.DepthwiseConv(3, strides)
+  plain = flax_nn.Conv(6, (3, 3), strides=strides, padding='SAME', feature_group_count=6,
+                       use_bias=False)
+  variables = tuned.init(jax.random.key(1), x)
+  assert jax.tree.map(np.shape, variables) == jax.tree.map(
+      np.shape, plain.init(jax.random.key(1), x))
+  np.testing.assert_array_equal(variables['params']['kernel'],
+                                plain.init(jax.random.key(1), x)['params']['kernel'])
+  loss = lambda layer: lambda v, x: (layer.apply(v, x) ** 2).sum()
+  for a, b in zip(jax.value_and_grad(loss(tuned), argnums=(0, 1))(variables, x),
+                  jax.value_and_grad(loss(plain), argnums=(0, 1))(variables, x)):
+    for u, w in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+      np.testing.assert_allclose(u, w, rtol=1e-4, atol=1e-4)
 
 
 def test_inside_a_loop_the_cpu_convolution_is_one_product():

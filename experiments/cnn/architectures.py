@@ -165,8 +165,7 @@ def render(results, findings) -> str:
       [[NAMES[r['model']], f"{r['rate']:g}", report.percent_interval(r['test_stats']),
         f"{r['parameters']:,}", f"{r['flops'] / 1e6:.2f}", f"{r['examples_per_s']:,.0f}"]
        for r in findings['rows']])
-  inc, sep, found = (results['savings']['inception'], results['savings']['separable'],
-                     findings['savings'])
+  inc, sep = results['savings']['inception'], results['savings']['separable']
   savings = report.markdown_table(
       ['layer', 'weights', 'closed form', 'XLA FLOPs (forward, one example)'],
       [[f"Inception module {tuple(inc['widths'])}, reduced", f"{inc['reduced_weights']:,}",

@@ -9,7 +9,6 @@ vmapped ensemble), then with the best combination: every augmentation whose best
 no augmentation on the validation split, each at that strength. Test accuracy, and the gap
 between training accuracy (on the un-augmented training images) and test accuracy, over seeds.
 """
-import dataclasses
 
 import numpy as np
 
@@ -51,8 +50,10 @@ def as_config(strengths: dict) -> AugmentConfig:
 def measure_subset(cfg, context, examples: int) -> dict:
   config = context.config
   data = context.subset(examples)
-  train = lambda name, **kw: groups.train(f'aug{examples}_{name}', context, data, 'cnn',
-                                          groups.reference_options(config), epochs=cfg.epochs,
+  options = (groups.reference_options(config) if cfg.model == 'cnn'
+             else dict(depth=config.architectures.resnet_depth))
+  train = lambda name, **kw: groups.train(f'aug{examples}_{name}', context, data, cfg.model,
+                                          options, epochs=cfg.epochs,
                                           learning_rate=cfg.learning_rate,
                                           batch_size=cfg.batch_size, **kw)
   none = _rows(train('none', rates=(cfg.learning_rate,)), (0.0,), config.seeds)[0]
@@ -71,7 +72,7 @@ def measure_subset(cfg, context, examples: int) -> dict:
 
 
 def measure(cfg, context) -> dict:
-  return {'epochs': cfg.epochs, 'learning_rate': cfg.learning_rate,
+  return {'epochs': cfg.epochs, 'learning_rate': cfg.learning_rate, 'model': cfg.model,
           'subsets': [measure_subset(cfg, context, n) for n in cfg.train_examples]}
 
 
@@ -180,7 +181,9 @@ def render(results, findings) -> str:
                    pm(s['combined']['test']), pm(s['combined']['gap'])])
     tables.append(f"{s['train_examples']} training examples:\n\n" + report.markdown_table(
         ['augmentation', 'strength', 'test accuracy', 'train - test gap'], rows))
-  return f"""The reference CNN, {results['epochs']} epochs at learning rate
+  network = ('The reference CNN' if results.get('model', 'cnn') == 'cnn'
+             else 'The ResNet of section 3')
+  return f"""{network}, {results['epochs']} epochs at learning rate
 {results['learning_rate']:g} (Adam, cosine decay), on each training subset; each strength
 chosen on validation; mean ± 95% half-width over seeds. Strengths: flips are on (1) or off;
 translation and cutout in pixels; rotation in degrees; scale as the zoom's range; brightness

@@ -46,6 +46,7 @@ class Features:
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
   train_examples: tuple[int, ...] = (1000, 5000)  # small training subsets, stratified
+  model: str = 'cnn'              # the reference CNN, or resnet (architectures.resnet_depth)
   kinds: tuple[str, ...] = KINDS  # each alone at its strengths, then the best combination
   flip: tuple[float, ...] = (1.0,)       # 1: mirror half the images left-right
   vflip: tuple[float, ...] = (1.0,)      # 1: mirror half the images top-bottom

@@ -92,7 +92,8 @@ def plot(results, findings, workdir) -> None:
   with report.figure(workdir / 'pooling_and_head.png') as (_, (ax,)):
     for row in rows:
       s = row['test_stats']
-      ax.errorbar(row['parameters'], s['mean'], yerr=0 if s['n'] < 2 else s['ci95_high'] - s['mean'],
+      half = 0 if s['n'] < 2 else s['ci95_high'] - s['mean']
+      ax.errorbar(row['parameters'], s['mean'], yerr=half,
                   marker='o' if row['label'].startswith('pool') else 's', capsize=3,
                   label=row['label'])
     ax.set_xscale('log')
