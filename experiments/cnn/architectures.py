@@ -159,12 +159,7 @@ def plot(results, findings, workdir) -> None:
 
 
 def render(results, findings) -> str:
-  table = report.markdown_table(
-      ['network', 'learning rate', 'test accuracy', 'parameters', 'MFLOPs per example',
-       'training examples/s'],
-      [[NAMES[r['model']], f"{r['rate']:g}", report.percent_interval(r['test_stats']),
-        f"{r['parameters']:,}", f"{r['flops'] / 1e6:.2f}", f"{r['examples_per_s']:,.0f}"]
-       for r in findings['rows']])
+  table = groups.cost_table(findings['rows'], [NAMES[r['model']] for r in findings['rows']])
   inc, sep = results['savings']['inception'], results['savings']['separable']
   savings = report.markdown_table(
       ['layer', 'weights', 'closed form', 'XLA FLOPs (forward, one example)'],

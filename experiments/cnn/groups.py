@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import ensemble_runs
-from research import optim
+from research import optim, report
 from research.data import augment as augment_lib
 from research.data import splits
 from research.data.dataset import Dataset, with_normalization
@@ -106,3 +106,14 @@ def forward_flops(model: str, options: dict, data: Dataset) -> float:
     image = jnp.zeros((1, *data.image_shape))
     variables = jax.eval_shape(lambda: net.init(jax.random.key(0), image, train=False))
     return xla_flops(lambda v, x: net.apply(v, x, train=False), variables, image)
+
+
+def cost_table(rows: list[dict], names: list[str]) -> str:
+  """Rows of a network comparison (its rate, test_stats, parameters, flops and examples_per_s),
+  each under its name, as one markdown table."""
+  return report.markdown_table(
+      ['network', 'learning rate', 'test accuracy', 'parameters', 'MFLOPs per example',
+       'training examples/s'],
+      [[name, f"{r['rate']:g}", report.percent_interval(r['test_stats']),
+        f"{r['parameters']:,}", f"{r['flops'] / 1e6:.2f}", f"{r['examples_per_s']:,.0f}"]
+       for name, r in zip(names, rows)])

@@ -104,12 +104,7 @@ def plot(results, findings, workdir) -> None:
 
 
 def render(results, findings) -> str:
-  table = report.markdown_table(
-      ['network', 'learning rate', 'test accuracy', 'parameters', 'MFLOPs per example',
-       'training examples/s'],
-      [[r['label'], f"{r['rate']:g}", report.percent_interval(r['test_stats']),
-        f"{r['parameters']:,}", f"{r['flops'] / 1e6:.2f}", f"{r['examples_per_s']:,.0f}"]
-       for r in findings['rows']])
+  table = groups.cost_table(findings['rows'], [r['label'] for r in findings['rows']])
   return f"""The reference CNN trained on {results['train_examples']} examples with each pooling
 (and its usual head), then with max pooling and each head; learning rate (of
 {', '.join(f'{r:g}' for r in results['rates'])}) chosen on validation; test accuracy mean ±
