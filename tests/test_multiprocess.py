@@ -18,7 +18,7 @@ import pytest
 
 from research.train import distributed
 from research.errors import UserError
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, subprocess_xla_flags
 
 # Dropout and augmentation on (their draws depend on each example's global position); 17 steps
 # per epoch, so the run crosses an epoch.
@@ -41,7 +41,7 @@ def _train_losses(workdir) -> np.ndarray:
 
 def _two_processes(workdir, run=RUN):
   """The run as launch/local.sh --processes 2 starts it: two processes on loopback."""
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+  env = {**os.environ, 'XLA_FLAGS': subprocess_xla_flags(2),
          'PORT': str(_free_port()), 'PYTHON': sys.executable}
   # Its own process group, so that a timeout ends the launcher's training processes too.
   launcher = subprocess.Popen(['launch/local.sh', '--processes', '2', 'train', '--workdir',
@@ -61,7 +61,7 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
   out = _two_processes(tmp_path / 'two')
   assert out.count('train: test accuracy') == 1  # process 0 alone reports
   single = run_cli('run', 'train', '--workdir', str(tmp_path / 'one'), *RUN,
-                   env_extra={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'})
+                   env_extra={'XLA_FLAGS': subprocess_xla_flags(4)})
   assert single.returncode == 0, single.stderr[-3000:]
   two, one = _train_losses(tmp_path / 'two'), _train_losses(tmp_path / 'one')
   assert len(two) == len(one) == 20
@@ -73,7 +73,7 @@ def test_two_processes_train_like_one_process_with_four_devices(tmp_path):
   # device: the finished run re-reports the same final state.
   results = json.loads((tmp_path / 'two' / 'results.json').read_text())
   again = run_cli('run', 'train', '--workdir', str(tmp_path / 'two'), *RUN,
-                  env_extra={'XLA_FLAGS': '--xla_force_host_platform_device_count=1'})
+                  env_extra={'XLA_FLAGS': subprocess_xla_flags(1)})
   assert again.returncode == 0, again.stderr[-3000:]
   restored = json.loads((tmp_path / 'two' / 'results.json').read_text())
   assert restored['resumed_from_step'] == 20 and restored['devices'] == 1
@@ -90,8 +90,9 @@ def test_experiments_without_multi_process_support_refuse_several_processes(tmp_
   procs = [subprocess.Popen(
       [sys.executable, '-m', 'experiments', 'run', 'autodiff', '--quick', '--workdir',
        str(tmp_path / 'w')], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True, env={**os.environ, 'XLA_FLAGS': '', 'JAX_PROCESS_ID': str(i),
-                      'JAX_COORDINATOR_ADDRESS': f'127.0.0.1:{port}', 'JAX_NUM_PROCESSES': '2'})
+      text=True, env={**os.environ, 'XLA_FLAGS': subprocess_xla_flags(),
+                      'JAX_PROCESS_ID': str(i), 'JAX_COORDINATOR_ADDRESS': f'127.0.0.1:{port}',
+                      'JAX_NUM_PROCESSES': '2'})
       for i in range(2)]
   for p in procs:
     _, err = p.communicate(timeout=120)
@@ -139,7 +140,7 @@ def test_sigterm_to_one_process_stops_both_at_the_same_checkpoint(tmp_path):
   procs = [subprocess.Popen(
       [sys.executable, '-m', 'experiments', 'run', 'train', '--workdir', str(workdir), *run],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      env={**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=2',
+      env={**os.environ, 'XLA_FLAGS': subprocess_xla_flags(2),
            'JAX_COORDINATOR_ADDRESS': f'127.0.0.1:{port}', 'JAX_NUM_PROCESSES': '2',
            'JAX_PROCESS_ID': str(i)}) for i in range(2)]
   deadline = time.monotonic() + 120

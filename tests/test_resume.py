@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, subprocess_xla_flags
 
 QUICK = ['run', 'train', 'model=mlp', 'data=digits', '--quick']
 
@@ -20,7 +20,7 @@ QUICK = ['run', 'train', 'model=mlp', 'data=digits', '--quick']
 def _start(workdir):
   return subprocess.Popen([sys.executable, '-m', 'experiments', *QUICK, '--workdir', str(workdir)],
                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env={'PATH': '/usr/bin:/bin', 'XLA_FLAGS': ''})
+                          env={'PATH': '/usr/bin:/bin', 'XLA_FLAGS': subprocess_xla_flags()})
 
 
 def _results(workdir):
@@ -97,7 +97,7 @@ def test_steps_per_call_changes_nothing_but_the_dispatches(tmp_path):
     run = ('steps=31', 'log_every=12', 'eval_every=12', 'checkpoint_every=12', 'num_devices=2',
            f'steps_per_call={k}', 'mlp.dropout=0.3', 'mlp.norm=batch', 'backend=pmap')
     done = run_cli('run', 'train', '--workdir', str(tmp_path / str(k)), *run,
-                   env_extra={'XLA_FLAGS': '--xla_force_host_platform_device_count=2'})
+                   env_extra={'XLA_FLAGS': subprocess_xla_flags(2)})
     assert done.returncode == 0, done.stderr[-2000:]
     runs[k] = json.loads((tmp_path / str(k) / 'results.json').read_text())
   assert runs[1]['state_fingerprint'] == runs[12]['state_fingerprint']
