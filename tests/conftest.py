@@ -8,9 +8,10 @@ import os
 # Compiling is most of the suite's time, so the tests compile faster than a user's run does:
 # LLVM at -O1 rather than -O2 (about a quarter less compile time), and XLA:CPU's older loop
 # emitters rather than its MLIR fusion emitters (about a quarter less again, measured on the
-# suite's heaviest files). Both change how the code is generated, not what it computes
-# (without fast-math, XLA's default, neither may reorder float arithmetic), and runs are
-# compared with runs of the same session, under one setting. A user's own setting wins.
+# suite's heaviest files). They change the generated code, and with it float rounding in the
+# last bits; runs are compared with runs of the same session, under one setting, and a
+# property of XLA's default code is tested at its defaults (subprocess_xla_flags(as_users=True)).
+# A user's own setting wins.
 COMPILE_FLAGS = {'--xla_backend_optimization_level': '1',
                  '--xla_cpu_use_fusion_emitters': 'false'}
 os.environ['XLA_FLAGS'] = ' '.join([
@@ -51,12 +52,15 @@ runtime.configure()  # the CLI's XLA and allocator settings, so tests compute wh
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
-def subprocess_xla_flags(device_count: int = 1) -> str:
+def subprocess_xla_flags(device_count: int = 1, *, as_users: bool = False) -> str:
   """XLA_FLAGS for a test's subprocess: `device_count` CPU devices (one, as on a user's
   machine, unless a test asks for more) and the test process's compile settings, which also
-  lets it reuse the session's compilation cache (the flags are part of the key)."""
+  lets it reuse the session's compilation cache (the flags are part of the key). `as_users`
+  leaves XLA's own settings: for a property of the code XLA generates for users (the older
+  emitters round a loop body's fusions differently from the same step outside a loop)."""
   settings = re.findall(r'(?:%s)=\S+' % '|'.join(COMPILE_FLAGS), os.environ['XLA_FLAGS'])
-  return ' '.join([f'--xla_force_host_platform_device_count={device_count}', *settings])
+  return ' '.join([f'--xla_force_host_platform_device_count={device_count}',
+                   *([] if as_users else settings)])
 
 
 def run_cli(*args: str, timeout: float = 300, env_extra: dict | None = None,
