@@ -143,6 +143,9 @@ def test_kingma_verdict_is_inconclusive_inside_the_spread():
                                    True).startswith('inconclusive')
   assert optimizers.kingma_verdict(['sgd', 'adam'], {'adam': slow, 'sgd': fast},
                                    True).startswith('not reproduced: sgd')
+  # Another optimizer first, but Adam inside its spread: no verdict either way.
+  assert optimizers.kingma_verdict(['sgd', 'adam'], {'adam': near, 'sgd': fast},
+                                   True).startswith('inconclusive: sgd')
 
 
 def _chosen(adam_accuracy, sgd_accuracy):

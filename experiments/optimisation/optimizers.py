@@ -66,7 +66,10 @@ def kingma_verdict(ranked: list[str], reached: dict, adam_ran: bool) -> str:
   if 'adam' not in reached:
     return 'not reproduced: Adam did not reach the target with every seed'
   if ranked[0] != 'adam':
-    return f'not reproduced: {ranked[0]} reaches the target first'
+    leader = ranked[0]
+    if _compare((leader, reached[leader]), ('adam', reached['adam']), True) == leader:
+      return f'not reproduced: {leader} reaches the target first, outside Adam\'s seed spread'
+    return f'inconclusive: {leader} reaches the target first, but inside Adam\'s seed spread'
   if len(ranked) == 1:
     return 'reproduced: Adam is the only optimizer whose every seed reaches the target'
   runner_up = ranked[1]
