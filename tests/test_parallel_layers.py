@@ -1,10 +1,10 @@
 """The cnn experiment's layers on 1 and 8 devices, under both backends: VGG's stages with
 BatchNorm (whose statistics are what crosses devices) and the vertical flip and cutout
-augmentations, and a locally connected network that strides instead of pooling into a
-global-average-pooling head. Four steps each (the compiles cost more than the steps), SGD with
-momentum as in tests/test_parallel.py. The Inception and Xception networks hold no state across
-devices beyond BatchNorm's; their compiles (a minute here) are left out, and their CPU-tuned
-layers are held to flax's in tests/test_models.py."""
+augmentations, a locally connected network that strides instead of pooling into a
+global-average-pooling head, and the Inception and Xception networks (parallel branches
+concatenated, depthwise-separable convolutions with residuals, both with BatchNorm) at the
+fewest channels their configurations allow, since the compiles cost more than the steps. Four
+steps each, SGD with momentum as in tests/test_parallel.py."""
 import numpy as np
 import pytest
 
@@ -18,6 +18,11 @@ NETWORKS = {
     'local_strided_gap': {'model': 'cnn', 'cnn.channels': (4, 8), 'cnn.dense': (16,),
                           'cnn.local': True, 'cnn.pool': 'none', 'cnn.stride': 2,
                           'cnn.head': 'gap'},
+    'inception': {'model': 'inception', 'inception.stem': 4,
+                  'inception.modules': ((2, 2, 4, 2, 2, 2),), 'inception.pool_after': (0,),
+                  'inception.norm': 'batch'},
+    'xception': {'model': 'xception', 'xception.stem': (4, 4), 'xception.entry': (8,),
+                 'xception.middle_blocks': 1, 'xception.exit': (8, 8), 'xception.final': ()},
 }
 
 
