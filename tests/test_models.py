@@ -403,6 +403,8 @@ def test_batchnorm_gradients_are_accurate_at_shifted_means(mean):
   with jax.enable_x64(True):
     want = jax.grad(reference)(jax.tree.map(lambda a: np.asarray(a, np.float64), params),
                                np.asarray(x, np.float64))
+    # numpy copies, so that the comparison below, outside x64, stays in float64
+    want = jax.tree.map(np.asarray, want)
   for name in ('scale', 'bias'):
     error = float(np.linalg.norm(np.asarray(got[name], np.float64) - want[name])
                   / np.linalg.norm(want[name]))
