@@ -20,7 +20,9 @@ size of the differences between CPUs, and requires that to stay below a fifth of
 tolerance. Measured on an AVX-512 EPYC: the first step's quantities move by up to 5e-7, the
 second step's by up to 7e-6 (the BatchNorm MLP: a first-layer weight from a pixel that is 0 in
 every digit acts as a bias before BatchNorm, so its gradient is noise and its Adam update a
-coin flip, which the second step's BatchNorm statistics see).
+coin flip, which the second step's BatchNorm statistics see). On a 2-vCPU AVX-512 Xeon the
+CNN's first gradient norm moved by 6.5e-7 (about five float32 epsilons: the norm is one sum of
+squares over every parameter, whose rounding the nudge reorders), hence its tolerance of 5e-6.
 """
 import json
 import os
@@ -37,7 +39,7 @@ from research.train import loop, parallel
 GOLDEN = pathlib.Path(__file__).parent / 'golden' / 'two_steps.json'
 # Relative tolerances, by how well-conditioned the quantity is (see above); a 1% change of the
 # learning rate moves loss_after by 1.5e-4 or more, outside its tolerance (tested below).
-TOLERANCE = {'loss': 2e-6, 'accuracy': 2e-6, 'grad_norm': 2e-6,
+TOLERANCE = {'loss': 2e-6, 'accuracy': 2e-6, 'grad_norm': 5e-6,
              'loss_after': 5e-5, 'grad_norm_after': 5e-5}
 MODELS = {
     'mlp': dict(model='mlp', mlp=dict(depth=2, width=64, dropout=0.2, norm='batch')),
