@@ -3,8 +3,8 @@ BatchNorm (whose statistics are what crosses devices) and the vertical flip and 
 augmentations, a locally connected network that strides instead of pooling into a
 global-average-pooling head, and the Inception and Xception networks (parallel branches
 concatenated, depthwise-separable convolutions with residuals, both with BatchNorm) at 2 to 8
-channels a layer and one module or block per flow, since the compiles cost more than the steps. Four
-steps each, SGD with momentum as in tests/test_parallel.py."""
+channels a layer and one module or block per flow, since the compiles cost more than the
+steps. Four steps each, SGD with momentum as in tests/test_parallel.py."""
 import numpy as np
 import pytest
 
