@@ -60,8 +60,28 @@ def _stack_on_devices(tree, devices):
   return jax.device_put(jax.tree.map(stack, tree), sharding)
 
 
+def one_call_in_flight(fn: Callable) -> Callable:
+  """`fn`, returning only once its outputs are computed."""
+  return lambda *args: jax.block_until_ready(fn(*args))
+
+
 def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: str,
                  batch_sharded: bool = False, train_steps=None) -> Backend:
+  backend = _mapped_backend(name, devices, train_step, eval_step, axis_name, batch_sharded,
+                            train_steps)
+  # XLA:CPU runs each device's share of a call on threads of one pool; with several
+  # multi-device calls in flight, a collective can wait forever for a share that has no thread
+  # (an abort after the rendezvous timeout). One call at a time cannot deadlock, and CPU
+  # devices share the host's cores, so little overlap is lost.
+  if devices[0].platform == 'cpu' and len(devices) > 1:
+    calls = ('train_step', 'eval_step') + (('train_steps',) if train_steps else ())
+    return dataclasses.replace(
+        backend, **{call: one_call_in_flight(getattr(backend, call)) for call in calls})
+  return backend
+
+
+def _mapped_backend(name, devices, train_step, eval_step, axis_name, batch_sharded,
+                    train_steps) -> Backend:
   if name == 'shard_map':
     mesh = Mesh(np.array(devices), (axis_name,))
     replicated = NamedSharding(mesh, P())
