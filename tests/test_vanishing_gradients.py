@@ -1,14 +1,11 @@
 """The vanishing_gradients experiment: the claims it must show, its report, resume, bad input."""
 import json
-import types
 
-import jax
 import pytest
 
 from experiments import cli
-from experiments.vanishing_gradients import (SECTIONS, depth_training, get_config, init_profiles,
-                                             quick)
-from research.data import load_dataset
+from experiments.vanishing_gradients import SECTIONS
+from tests.conftest import run_cli, subprocess_xla_flags
 
 TINY = ['num_devices=2',
         'init_profiles.depths=(3,)', 'init_profiles.activations=(sigmoid,)',
@@ -21,28 +18,33 @@ TINY = ['num_devices=2',
         'resnet_cifar.batch_size=16', 'resnet_cifar.log_every=1']
 
 
-def test_depth32_sigmoid_glorot_gradient_vanishes_without_skip_and_not_with_it():
+@pytest.fixture(scope='module')
+def quick_depth32(tmp_path_factory):
+  """The quick preset's depth-32 sigmoid networks, at initialisation and trained (400 steps
+  on digits), plain and residual: the issue's figures. In a subprocess at XLA's own settings,
+  under which deep sigmoid networks compile in half the time they take under the test
+  process's older loop emitters (docs/performance.md)."""
+  workdir = tmp_path_factory.mktemp('depth32')
+  done = run_cli('run', 'vanishing_gradients', '--quick', '--workdir', str(workdir),
+                 'sections=(init_profiles,depth_training)', 'num_devices=1',
+                 'init_profiles.activations=(sigmoid,)', 'init_profiles.inits=(glorot,)',
+                 'depth_training.depths=(32,)', timeout=600,
+                 env_extra={'XLA_FLAGS': subprocess_xla_flags(as_users=True)})
+  assert done.returncode == 0, done.stderr[-1500:]
+  return json.loads((workdir / 'results.json').read_text())['sections']
+
+
+def test_depth32_sigmoid_glorot_gradient_vanishes_without_skip_and_not_with_it(quick_depth32):
   """The issue's figure at initialisation, on the quick preset's probe batch."""
-  config = get_config()
-  quick(config)
-  cfg = config.init_profiles
-  cfg.activations, cfg.inits, cfg.skips = ('sigmoid',), ('glorot',), ('none', 'residual')
-  rows = init_profiles.measure(cfg, load_dataset('digits'), jax.random.key(0))['rows']
+  rows = quick_depth32['init_profiles']['rows']
   ratio = {r['skip']: r['first_over_last'] for r in rows if r['depth'] == 32}
   assert ratio['none'] < 1e-3
   assert ratio['residual'] > 1e-1
 
 
-def test_quick_training_residual_learns_where_plain_does_not(tmp_path):
+def test_quick_training_residual_learns_where_plain_does_not(quick_depth32):
   """The issue's figure for --quick: depth-32 sigmoid MLPs on digits, 400 steps."""
-  config = get_config()
-  quick(config)
-  cfg = config.depth_training
-  cfg.depths, cfg.skips = (32,), ('none', 'residual')
-  context = types.SimpleNamespace(
-      workdir=tmp_path, dataset=load_dataset('digits'), manifest={'git_commit': None},
-      common={'seed': 0, 'data': 'digits', 'num_devices': 1})
-  rows = {r['skip']: r for r in depth_training.measure(cfg, context)['rows']}
+  rows = {r['skip']: r for r in quick_depth32['depth_training']['rows']}
   assert rows['residual']['test_accuracy'] >= 0.90
   assert rows['none']['test_accuracy'] < 0.30
 
