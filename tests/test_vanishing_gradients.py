@@ -22,8 +22,8 @@ TINY = ['num_devices=2',
 def quick_depth32(tmp_path_factory):
   """The quick preset's depth-32 sigmoid networks, at initialisation and trained (400 steps
   on digits), plain and residual: the issue's figures. In a subprocess at XLA's own settings,
-  under which deep sigmoid networks compile in half the time they take under the test
-  process's older loop emitters (docs/performance.md)."""
+  under which deep sigmoid networks compile faster than under the test process's older loop
+  emitters (docs/performance.md)."""
   workdir = tmp_path_factory.mktemp('depth32')
   done = run_cli('run', 'vanishing_gradients', '--quick', '--workdir', str(workdir),
                  'sections=(init_profiles,depth_training)', 'num_devices=1',

@@ -69,10 +69,10 @@ def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: st
                  batch_sharded: bool = False, train_steps=None) -> Backend:
   backend = _mapped_backend(name, devices, train_step, eval_step, axis_name, batch_sharded,
                             train_steps)
-  # XLA:CPU runs each device's share of a call on threads of one pool; with several
-  # multi-device calls in flight, a collective can wait forever for a share that has no thread
-  # (an abort after the rendezvous timeout). One call at a time cannot deadlock, and CPU
-  # devices share the host's cores, so little overlap is lost.
+  # XLA:CPU's collectives can deadlock when several multi-device calls are in flight (a
+  # participant never reaches the rendezvous, and XLA aborts the process: docs/performance.md),
+  # so on CPU devices each call returns once computed. They share the host's cores, so little
+  # overlap is lost.
   if devices[0].platform == 'cpu' and len(devices) > 1:
     calls = ('train_step', 'eval_step') + (('train_steps',) if train_steps else ())
     return dataclasses.replace(
