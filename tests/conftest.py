@@ -6,14 +6,17 @@ module imports JAX; likewise the compilation cache below.
 import os
 
 # Compiling is most of the suite's time, so the tests compile faster than a user's run does:
-# LLVM at -O1 rather than -O2 (about a quarter less compile time), and XLA:CPU's older loop
+# LLVM at -O1 rather than -O2 (about a quarter less compile time), XLA:CPU's older loop
 # emitters rather than its MLIR fusion emitters (about a quarter less again, measured on the
-# suite's heaviest files). They change the generated code, and with it float rounding in the
-# last bits; runs are compared with runs of the same session, under one setting, and a
-# property of XLA's default code is tested at its defaults (subprocess_xla_flags(as_users=True)).
-# A user's own setting wins.
+# suite's heaviest files), and each program's machine code generated as one LLVM module
+# rather than split into parts for parallel threads: the two xdist workers already keep every
+# core busy, so the split only adds work (docs/performance.md). The first two change the
+# generated code, and with it float rounding in the last bits; runs are compared with runs of
+# the same session, under one setting, and a property of XLA's default code is tested at its
+# defaults (subprocess_xla_flags(as_users=True)). A user's own setting wins.
 COMPILE_FLAGS = {'--xla_backend_optimization_level': '1',
-                 '--xla_cpu_use_fusion_emitters': 'false'}
+                 '--xla_cpu_use_fusion_emitters': 'false',
+                 '--xla_cpu_parallel_codegen_split_count': '1'}
 os.environ['XLA_FLAGS'] = ' '.join([
     os.environ.get('XLA_FLAGS', ''), '--xla_force_host_platform_device_count=8',
     *(f'{name}={value}' for name, value in COMPILE_FLAGS.items()
