@@ -61,8 +61,13 @@ def _stack_on_devices(tree, devices):
 
 
 def one_call_in_flight(fn: Callable) -> Callable:
-  """`fn`, returning only once its outputs are computed."""
-  return lambda *args: jax.block_until_ready(fn(*args))
+  """`fn`, returning only once its outputs are computed; `fn.lower` (ahead-of-time lowering,
+  for cost and memory analyses) is kept."""
+  def call(*args):
+    return jax.block_until_ready(fn(*args))
+  call.lower = fn.lower
+  call.waits_for_outputs = True
+  return call
 
 
 def make_backend(name: str, devices: tuple, train_step, eval_step, axis_name: str,
