@@ -1,13 +1,20 @@
 """The dropout experiment: every section's report, results, resume and bad input."""
 import json
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 
 from experiments import cli
-from experiments.dropout import SECTIONS, get_config, groups, quick, validate
+from experiments.dropout import SECTIONS, cnn_variants, get_config, groups, mlp_variants, quick
+from experiments.dropout import config as config_lib
+from experiments.dropout import validate
+from research.models import build_model
 
-# Two of the MLP's four dropout kinds and two of the CNN's three, each compiled once: the
-# others are model options like these, and tests/test_dropout.py tests their layers.
+# Two of the MLP's four dropout kinds and two of the CNN's three: each group is a compile.
+# test_every_variant_builds_a_network_that_drops_and_learns covers the rest.
 TINY = ['seeds=2', 'mlp_variants.variants=(none,standard,alpha)',
         'cnn_variants.variants=(none,standard,dropblock)',
         'mlp_variants.rates=(0.5,)', 'mlp_variants.train_examples=100', 'mlp_variants.width=16',
@@ -101,3 +108,35 @@ def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):
   err = capsys.readouterr().err
   assert err.startswith('error: ') and message in err and err.count('\n') == 1
   assert not (tmp_path / 'w').exists()
+
+
+@pytest.mark.parametrize('section,variant', [
+    *(('mlp', v) for v in mlp_variants.VARIANTS), *(('cnn', v) for v in cnn_variants.VARIANTS)])
+def test_every_variant_builds_a_network_that_drops_and_learns(section, variant):
+  """The network each variant's group trains, at rate 0.5: finite gradients, and outputs that
+  change with the dropout key in training and not in test mode (unless the variant is none)."""
+  if section == 'mlp':
+    cfg = mlp_variants.ensemble_config(config_lib.MlpVariants(width=16), variant, True)
+  else:
+    cfg = cnn_variants.ensemble_config(
+        config_lib.CnnVariants(channels=(4, 8), dense=(8,), dropblock_size=2), variant, True)
+  x = jax.random.normal(jax.random.key(1), (8, 8, 8, 1))  # eight 8 x 8 images, as digits
+  rate = 0.0 if variant == 'none' else 0.5
+  model = build_model(cfg.model, {**cfg.options, cfg.rate_field: rate}, 10)
+  params = model.init({'params': jax.random.key(0), 'dropout': jax.random.key(0)}, x,
+                      train=False)['params']
+
+  @jax.jit
+  def outputs_and_grads(params, key):
+    loss = lambda p: optax.softmax_cross_entropy_with_integer_labels(
+        model.apply({'params': p}, x, train=True, rngs={'dropout': key}), jnp.arange(8)).mean()
+    grads = jax.grad(loss)(params)
+    train = [model.apply({'params': params}, x, train=True, rngs={'dropout': jax.random.key(k)})
+             for k in (1, 2)]
+    return train, model.apply({'params': params}, x, train=False), grads
+
+  (first, second), test, grads = outputs_and_grads(params, jax.random.key(3))
+  assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+  assert any(np.abs(g).max() > 0 for g in jax.tree.leaves(grads))
+  assert np.isfinite(test).all()
+  assert (np.abs(first - second).max() > 1e-6) == (variant != 'none')
