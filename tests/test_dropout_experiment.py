@@ -113,8 +113,9 @@ def test_bad_config_is_one_line_and_exit_2(override, message, capsys, tmp_path):
 @pytest.mark.parametrize('section,variant', [
     *(('mlp', v) for v in mlp_variants.VARIANTS), *(('cnn', v) for v in cnn_variants.VARIANTS)])
 def test_every_variant_builds_a_network_that_drops_and_learns(section, variant):
-  """The network each variant's group trains, at rate 0.5: finite gradients, and outputs that
-  change with the dropout key in training and not in test mode (unless the variant is none)."""
+  """The network each variant's group trains, at rate 0.5: finite, non-zero gradients, finite
+  test-mode outputs, and training outputs that change with the dropout key unless the variant
+  is none (rate 0)."""
   if section == 'mlp':
     cfg = mlp_variants.ensemble_config(config_lib.MlpVariants(width=16), variant, True)
   else:
