@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from research import runtime
 from tests.conftest import REPO
 
@@ -82,3 +84,17 @@ def test_a_resume_on_another_machine_or_software_is_named():
   older = {k: v for k, v in saved.items() if k != 'platform_version'}  # before it was recorded
   newer = {**saved, 'packages': {**saved['packages'], 'added-later': '1.0'}}
   assert manifest.machine_changes(older, newer) == []
+
+
+@pytest.mark.parametrize('finished', [False, True])
+def test_a_checkpoint_from_other_code_warns_unless_the_run_has_finished(capsys, finished):
+  """Resuming training from another commit's checkpoint is not promised bit-exact: a warning.
+  Reading back a finished run trains nothing, so it gets a note and no warning."""
+  from research.train import driver
+  saved, now = {'git_commit': 'aaa', 'git_dirty': False}, {'git_commit': 'bbb', 'git_dirty': False}
+  driver._warn_if_moved(780, saved, saved, finished)
+  assert capsys.readouterr().err == ''
+  driver._warn_if_moved(780, saved, now, finished)
+  err = capsys.readouterr().err
+  assert ('WARNING' in err) != finished and ('note: the run finished at step 780' in err) == finished
+  assert 'aaa' in err and 'bbb' in err

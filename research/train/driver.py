@@ -165,24 +165,37 @@ def _write_evaluations(log: MetricsLog, step: int, evaluations: dict) -> None:
     log.write(step, split, values)
 
 
-def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict, manifest: dict):
+def _restore(ckpt: checkpoint.Checkpointer, target, config_dict: dict):
   step, restored, saved_config, saved_manifest = ckpt.restore_newest_intact(target)
   changed = checkpoint.changed_keys(saved_config, config_dict)
   if changed:
     raise UserError(f'the checkpoint at step {step} was written with a different config '
                     f'(differs in: {", ".join(changed)}); use a new --workdir')
-  if saved_manifest.get('git_commit') != manifest.get('git_commit') or \
-     saved_manifest.get('git_dirty') or manifest.get('git_dirty'):
-    print(f'WARNING: resuming step {step} written by code {saved_manifest.get("git_commit")} '
-          f'(dirty={saved_manifest.get("git_dirty")}) with code {manifest.get("git_commit")} '
+  return step, restored, saved_manifest
+
+
+def _warn_if_moved(step: int, saved: dict, manifest: dict, finished: bool) -> None:
+  """Says on stderr when the checkpoint came from other code or another machine: what resumes
+  from it is then not promised bit-exact. A finished run trains nothing more; only its
+  evaluation is recomputed, so it gets a note instead of a warning."""
+  code_moved = saved.get('git_commit') != manifest.get('git_commit') or \
+      saved.get('git_dirty') or manifest.get('git_dirty')
+  moved = manifest_lib.machine_changes(saved, manifest)
+  if finished and (code_moved or moved):
+    print(f'note: the run finished at step {step}, written by code {saved.get("git_commit")} '
+          f'(dirty={saved.get("git_dirty")}); nothing is trained again, its evaluation is '
+          f'recomputed with code {manifest.get("git_commit")} (dirty={manifest.get("git_dirty")})',
+          file=sys.stderr)
+    return
+  if code_moved:
+    print(f'WARNING: resuming step {step} written by code {saved.get("git_commit")} '
+          f'(dirty={saved.get("git_dirty")}) with code {manifest.get("git_commit")} '
           f'(dirty={manifest.get("git_dirty")}): bit-exact resume is only promised for '
           'identical, committed code', file=sys.stderr)
-  moved = manifest_lib.machine_changes(saved_manifest, manifest)
   if moved:
     print(f'WARNING: resuming step {step} on another machine type or software '
           f'({"; ".join(moved)}): bit-exact resume is only promised for the same ones',
           file=sys.stderr)
-  return step, restored
 
 
 def _train(session: _Session, state, start: int, stop_requested):
@@ -246,9 +259,9 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
   config_dict = json.loads(json.dumps(config_dict))  # as stored: lists, string keys
   total = program.schedule.total_steps
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', keep=keep)
-  start, state = 0, None
+  start, state, saved_manifest = 0, None, None
   if distributed.main_decides(ckpt.latest_step() is not None):
-    start, restored = _restore(ckpt, program.restore_target(), config_dict, manifest)
+    start, restored, saved_manifest = _restore(ckpt, program.restore_target(), config_dict)
     distributed.check_agreement('the checkpoint step to resume from', start)
     state = program.from_checkpoint(restored)
   state = program.initial_state() if state is None else state
@@ -256,6 +269,8 @@ def drive(program: Program, workdir: pathlib.Path, config_dict: dict, manifest: 
   tracker = early_stopping.Tracker(stopping)
   stopped = bool(start and stopping.patience) and tracker.replay(
       [r for r in read_records(workdir) if r['step'] <= start and r['step'] < total])
+  if saved_manifest is not None and distributed.is_main():
+    _warn_if_moved(start, saved_manifest, manifest, finished=stopped or start >= total)
   log = MetricsLog(workdir, start, enabled=distributed.is_main())
   if program.schedule.probe_every and start == 0:
     log.write(0, 'diagnostics', program.probe(state, 0))
