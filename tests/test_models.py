@@ -423,12 +423,19 @@ def test_resnet_downsampling_branch_is_centred_where_the_shortcut_samples():
 
 
 @pytest.mark.parametrize('name, options, looped', [
+    ('mlp', dict(depth=3, width=16, norm='batch'), False),
     ('cnn', dict(channels=(8, 16), dense=(32,), norm='batch'), False),
+    ('vgg', dict(stages=((4, 4), (8,)), dense=(16,), dropout=0.0, norm='batch'), True),
+    ('inception', dict(stem=4, modules=((2, 2, 4, 2, 2, 2),), pool_after=(0,), norm='batch'),
+     False),
+    ('xception', dict(stem=(4, 4), entry=(8,), middle_blocks=1, exit=(8, 8), final=()), False),
     ('resnet', dict(depth=8, norm='batch'), True)])
 def test_cpu_tuned_and_plain_layers_compute_the_same_model(name, options, looped):
   """research/nn/switch.py's switch: the same parameters (names, shapes, initial values),
-  outputs, BatchNorm statistics and gradients from the CPU-tuned layers and flax's; `looped`:
-  the CPU-tuned layers in their form for the inside of a loop (convolutions as products)."""
+  outputs, BatchNorm statistics and gradients from the CPU-tuned layers and flax's, for every
+  model family that uses them; `looped`: the CPU-tuned layers in their form for the inside of
+  a loop (convolutions as products). The rest of the suite runs flax's layers
+  (tests/conftest.py), so these are what holds the CPU-tuned ones to them."""
   import contextlib
   from research.nn import switch
   rng = np.random.default_rng(0)
@@ -492,16 +499,17 @@ def test_inside_a_loop_the_cpu_convolution_is_one_product():
     layer = conv.Conv(16, (3, 3), strides=strides)
     variables = layer.init(jax.random.key(1), x)
     outside = str(jax.make_jaxpr(layer.apply)(variables, x))
-    with switch.inside_loop():
+    with switch.forced('cpu_tuned'), switch.inside_loop():
       inside = str(jax.make_jaxpr(layer.apply)(variables, x))
       looped = layer.apply(variables, x)
     assert 'conv_general_dilated' in outside and 'conv_general_dilated' not in inside
     np.testing.assert_allclose(looped, layer.apply(variables, x), rtol=1e-5, atol=1e-5)
 
 
-def test_the_switch_picks_the_layers():
+def test_the_switch_picks_the_layers(monkeypatch):
   import flax.linen as nn
   from research.nn import conv, normalization, switch
+  monkeypatch.delenv(switch.ENVIRONMENT, raising=False)  # a user's default, not the suite's
   with switch.forced('plain'):
     assert type(conv.make_conv(4, (3, 3))) is nn.Conv
     assert type(normalization.make_norm('batch', True, None)) is nn.BatchNorm

@@ -16,6 +16,7 @@ import time
 
 from experiments import cli
 from launch import sweep
+from research.nn import switch
 from tests.conftest import REPO, run_cli
 
 CUT = ['steps=10', 'eval_every=10', 'checkpoint_every=10', 'log_every=10']
@@ -71,6 +72,7 @@ def run_sweep(argv: list[str], cwd: pathlib.Path) -> int:
 
 def test_the_readme_commands_run_in_order_from_a_fresh_directory(tmp_path, monkeypatch, capsys):
   monkeypatch.chdir(tmp_path)
+  monkeypatch.delenv(switch.ENVIRONMENT, raising=False)  # a newcomer's layers, not the suite's
   commands = readme_commands()
   assert len(commands) > 20
   ran = {'run': 0, 'validate': 0, 'dry-run': 0, 'sweep': 0, 'skip': 0}
