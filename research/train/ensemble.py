@@ -322,8 +322,12 @@ class Ensemble:
 
 
 def member(states, k: int):
-  """Member k's state, as a single run's."""
-  return jax.tree.map(lambda x: x[k], states)
+  """Member k's state, as a single run's, in host memory.
+
+  The members are copied to the host and indexed there: on several devices, indexing the
+  members' axis is a program with an all-reduce per leaf, and XLA:CPU's collectives can
+  deadlock (and abort the process) when several are in flight (docs/performance.md)."""
+  return jax.tree.map(lambda x: np.asarray(x[k]), jax.device_get(states))
 
 
 # A call is one XLA program: a SIGTERM (preemption, a time limit) is acted on only after it, and
