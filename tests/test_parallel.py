@@ -150,3 +150,8 @@ def test_several_cpu_devices_get_one_call_in_flight_and_one_device_async_dispatc
     # The throughput experiment lowers the step ahead of time, for XLA's cost analysis.
     state, batch = made.put({'w': np.zeros(2, np.float32)}), np.zeros((count, 2), np.float32)
     assert made.train_step.lower(state, batch).compile().cost_analysis() is not None
+    # pmap's copy of the state is read from one device: indexing its per-device stack would be
+    # a program with an all-reduce per leaf (parallel._first_copy).
+    got = made.get(state)
+    np.testing.assert_array_equal(got['w'], np.zeros(2, np.float32))
+    assert backend == 'shard_map' or len(got['w'].devices()) == 1

@@ -60,6 +60,13 @@ def _stack_on_devices(tree, devices):
   return jax.device_put(jax.tree.map(stack, tree), sharding)
 
 
+def _first_copy(tree):
+  """The first device's copy of pmap's per-device stack, read from that device alone:
+  indexing the stack (x[0]) is a program over every device with an all-reduce per leaf, which
+  can deadlock XLA:CPU's collectives when several are in flight (docs/performance.md)."""
+  return jax.tree.map(lambda x: x.addressable_data(0)[0], tree)
+
+
 def one_call_in_flight(fn: Callable) -> Callable:
   """`fn`, returning only once its outputs are computed; `fn.lower` (ahead-of-time lowering,
   for cost and memory analyses) is kept."""
@@ -107,7 +114,7 @@ def _mapped_backend(name, devices, train_step, eval_step, axis_name, batch_shard
     return Backend(
         name=name, devices=devices,
         put=lambda tree: _stack_on_devices(tree, devices),
-        get=lambda tree: jax.tree.map(lambda x: x[0], tree),
+        get=_first_copy,
         train_step=jax.pmap(train_step, axis_name, devices=devices, donate_argnums=0),
         eval_step=jax.pmap(eval_step, axis_name, devices=devices),
         train_steps=train_steps and jax.pmap(train_steps, axis_name, devices=devices,
