@@ -13,6 +13,7 @@ import numpy as np
 from experiments.dropout import groups, mlp_variants
 from research import metrics, report, rng
 from research.data import pipeline
+from research.train import ensemble
 
 TITLE = 'Monte Carlo dropout: accuracy and calibration against the number of samples'
 
@@ -52,7 +53,7 @@ def measure(cfg, context) -> dict:
   for k, m in enumerate(group['members']):
     if m['rate'] != cfg.rate:
       continue
-    params = jax.tree.map(lambda x, k=k: x[k], group['states'].params)
+    params = ensemble.member(group['states'], k).params
     det = predict(params)
     probs_TxBxC = sample(params, m['seed'])
     running = jnp.cumsum(probs_TxBxC, 0)
