@@ -17,6 +17,23 @@ import time
 from typing import Callable
 
 from experiments import rundir
+from research import checks
+
+
+def validate_shared(c, modules: dict) -> None:
+  """The options the section experiments share, checked one way: `sections` (names of
+  `modules`) and, where an experiment has them, `seeds` (1 or more), `seed` (0 or more),
+  `val_fraction` (in (0, 1)) and `epochs_per_call` (0 or more)."""
+  checks.subset('sections', c.sections, modules)
+  if 'seeds' in c:
+    checks.at_least('seeds', c.seeds, 1)
+  if 'seed' in c:
+    checks.at_least('seed', c.seed, 0)
+  if 'val_fraction' in c:
+    checks.greater_than_zero('val_fraction', c.val_fraction)
+    checks.rate('val_fraction', c.val_fraction)
+  if 'epochs_per_call' in c:
+    checks.at_least('epochs_per_call', c.epochs_per_call, 0)
 
 
 def measured(name: str, measure: Callable[[], dict], workdir: pathlib.Path) -> dict:

@@ -106,3 +106,17 @@ def describe(config, prefix: str = '') -> list[tuple[str, str, object, str]]:
     else:
       rows.append((f'{prefix}{f.name}', type(value).__name__, value, comments.get(f.name, '')))
   return rows
+
+
+def command_line(cls):
+  """An experiment's `get_config` and `describe` for its config class `cls`: the defaults,
+  which are its full preset, as the command line's ConfigDict, and (key, type, value,
+  description) for every key of an edited one."""
+  def get_config() -> ml_collections.ConfigDict:
+    return to_config_dict(cls())
+
+  def describe_config(c: ml_collections.ConfigDict) -> list[tuple[str, str, object, str]]:
+    return describe(from_dict(cls, c))
+
+  get_config.__doc__ = f'The full preset: the defaults of {cls.__module__}.{cls.__name__}.'
+  return get_config, describe_config

@@ -1,12 +1,15 @@
 """The command-line contract of DESIGN.md: listing, bad input, run directories, results."""
 import json
+import re
 import types
 
 import numpy as np
 import pytest
 
+import experiments
 from experiments import cli
 from research.data import idx
+from research.errors import UserError
 from tests.conftest import run_cli
 
 
@@ -134,6 +137,23 @@ def test_bad_input_gives_exit_2_and_one_line(name, paths, capfd):
   assert status == 2, f'{name}: exit status {status}, stderr {err!r}'
   assert len(lines) == 1 and lines[0].startswith('error: '), f'{name}: stderr {err!r}'
   assert expected in lines[0], f'{name}: {lines[0]!r} does not name {expected!r}'
+
+
+SHARED_OPTIONS = (('seed', -1), ('seeds', 0), ('val_fraction', 0.0), ('val_fraction', 1.0),
+                  ('epochs_per_call', -1))
+
+
+@pytest.mark.parametrize('name', [n for n in experiments.NAMES if n != 'train'])
+def test_every_experiment_refuses_bad_shared_options(name):
+  # build_config is what `run` validates with before it touches a workdir, data or a device
+  # (its exit 2 and one line: test_bad_input_gives_exit_2_and_one_line); a check missing here
+  # would otherwise start a full preset.
+  config = experiments.get(name).get_config()
+  bad = [(key, value) for key, value in SHARED_OPTIONS if key in config]
+  assert ('seed', -1) in bad  # every experiment has a seed
+  for key, value in bad:
+    with pytest.raises(UserError, match=re.escape(f'{key}={value}')):
+      cli.build_config(name, False, [f'{key}={value}'])
 
 
 def test_bad_input_in_a_real_process_has_no_traceback():

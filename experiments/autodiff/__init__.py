@@ -30,9 +30,7 @@ SECTIONS = {'jacobian': jacobian_cost, 'cheap_gradient': cheap_gradient, 'memory
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: experiments/autodiff/config.py's defaults."""
-  return typed_config.to_config_dict(config_lib.AutodiffConfig())
+get_config, describe = typed_config.command_line(config_lib.AutodiffConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -57,9 +55,6 @@ def quick(c: ml_collections.ConfigDict) -> None:
 def validate(c: ml_collections.ConfigDict) -> None:
   config_lib.validate(typed_config.from_dict(config_lib.AutodiffConfig, c))
 
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.AutodiffConfig, c))
 
 
 # The sections that compute in float64 (and complex128), which TPUs lack.

@@ -31,13 +31,7 @@ SECTIONS = {'linear_vs_pca': linear_vs_pca, 'depth_and_bottleneck': depth_and_bo
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST, 30 epochs per autoencoder (an hour or more on a CPU)."""
-  return typed_config.to_config_dict(config_lib.AutoencodersConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.AutoencodersConfig, c))
+get_config, describe = typed_config.command_line(config_lib.AutoencodersConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -68,15 +62,10 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('data', (c.data,), NUM_CLASSES)
   if not NUM_CLASSES[c.data]:
     raise UserError(f'data={c.data} is not images; autoencoders reconstruct image data sets')
-  checks.at_least('seeds', c.seeds, 1)
-  checks.at_least('seed', c.seed, 0)
-  checks.greater_than_zero('val_fraction', c.val_fraction)
-  checks.rate('val_fraction', c.val_fraction)
-  checks.at_least('epochs_per_call', c.epochs_per_call, 0)
   for section in ('linear_vs_pca', 'depth_and_bottleneck', 'denoising', 'reconstruction_loss'):
     for key in ('epochs', 'batch_size'):
       checks.positive(f'{section}.{key}', c[section][key])

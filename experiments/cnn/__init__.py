@@ -34,14 +34,7 @@ SECTIONS = {'cnn_vs_dense': cnn_vs_dense, 'pooling_and_head': pooling_and_head,
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST, 10,000 training examples, 10 epochs per network (hours on
-  a CPU; docs/cnn.md)."""
-  return typed_config.to_config_dict(config_lib.CnnConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.CnnConfig, c))
+get_config, describe = typed_config.command_line(config_lib.CnnConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -77,16 +70,11 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('data', (c.data,), NUM_CLASSES)
   if not NUM_CLASSES[c.data]:
     raise UserError(f'data={c.data} is not images; the cnn experiment needs image data')
-  checks.at_least('seeds', c.seeds, 1)
-  checks.at_least('seed', c.seed, 0)
-  checks.greater_than_zero('val_fraction', c.val_fraction)
-  checks.rate('val_fraction', c.val_fraction)
-  for key in ('train_examples', 'epochs_per_call'):
-    checks.at_least(key, c[key], 0)
+  checks.at_least('train_examples', c.train_examples, 0)
   for key in ('epochs', 'batch_size'):
     checks.positive(key, c[key])
   _check_rates('rates', c.rates)

@@ -64,6 +64,8 @@ class Augmentation:
 
 @dataclasses.dataclass(frozen=True)
 class CnnConfig:
+  """Fashion-MNIST, 10,000 training examples, 10 epochs per network (hours on a CPU;
+  docs/cnn.md)."""
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
   sections: tuple[str, ...] = SECTION_NAMES  # which sections to run, in this order

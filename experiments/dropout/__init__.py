@@ -34,14 +34,7 @@ SECTIONS = {'mlp_variants': mlp_variants, 'cnn_variants': cnn_variants,
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST subsets on a CPU or GPU; CIFAR-10 for the ResNet (a GPU
-  run: the paper's 500 epochs of ResNet-110), as experiments/dropout/config.py sets them."""
-  return typed_config.to_config_dict(config_lib.DropoutConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.DropoutConfig, c))
+get_config, describe = typed_config.command_line(config_lib.DropoutConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -65,8 +58,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
-  checks.positive('seeds', c.seeds)
+  sections.validate_shared(c, SECTIONS)
   for key, value in (('data', c.data), ('cnn_variants.data', c.cnn_variants.data),
                      ('stochastic_depth.data', c.stochastic_depth.data)):
     checks.subset(key, (value,), DATASETS)

@@ -80,6 +80,8 @@ class McDropout:
 
 @dataclasses.dataclass(frozen=True)
 class DropoutConfig:
+  """Fashion-MNIST subsets on a CPU or GPU; CIFAR-10 for the ResNet (a GPU run: the
+  paper's 500 epochs of ResNet-110)."""
   seed: int = 0                        # the first member's seed
   seeds: int = 3                       # members per rate: seeds seed, seed + 1, ...
   sections: tuple[str, ...] = SECTION_NAMES  # which sections to run, in this order

@@ -33,13 +33,7 @@ SECTIONS = {'losses': losses, 'quality': quality, 'as_augmentation': as_augmenta
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST, DCGAN-style players, 30 epochs."""
-  return typed_config.to_config_dict(config_lib.GanConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.GanConfig, c))
+get_config, describe = typed_config.command_line(config_lib.GanConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -64,12 +58,10 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('data', (c.data,), NUM_CLASSES)
   if not NUM_CLASSES[c.data]:
     raise UserError(f'data={c.data} is not images; a GAN here generates image data sets')
-  checks.at_least('seeds', c.seeds, 1)
-  checks.at_least('seed', c.seed, 0)
   for key, value in (('latent', c.latent), ('epochs', c.epochs), ('snapshots', c.snapshots),
                      ('batch_size', c.batch_size), ('classifier.depth', c.classifier.depth),
                      ('classifier.width', c.classifier.width),

@@ -37,6 +37,7 @@ class Augmentation:
 
 @dataclasses.dataclass(frozen=True)
 class GanConfig:
+  """Fashion-MNIST, DCGAN-style players, 30 epochs."""
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
   sections: tuple[str, ...] = SECTION_NAMES  # which sections to run, in this order

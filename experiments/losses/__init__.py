@@ -32,14 +32,7 @@ SECTIONS = {'regression': regression, 'classification_losses': classification_lo
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST and CIFAR-10 on a CPU (hours), as
-  experiments/losses/config.py sets it."""
-  return typed_config.to_config_dict(config_lib.LossesConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.LossesConfig, c))
+get_config, describe = typed_config.command_line(config_lib.LossesConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -62,7 +55,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('data', (c.data,), NUM_CLASSES)
   for key, name in (('data', c.data), *(('imbalance.datasets', d) for d in c.imbalance.datasets)):
     if not NUM_CLASSES[name] or NUM_CLASSES[name] < 3:
@@ -70,11 +63,6 @@ def validate(c: ml_collections.ConfigDict) -> None:
   checks.subset('imbalance.datasets', c.imbalance.datasets, NUM_CLASSES)
   checks.subset('binary_decisions.datasets', c.binary_decisions.datasets,
                 binary_decisions.SOURCES)
-  checks.at_least('seeds', c.seeds, 1)
-  checks.at_least('seed', c.seed, 0)
-  checks.at_least('epochs_per_call', c.epochs_per_call, 0)
-  checks.greater_than_zero('val_fraction', c.val_fraction)
-  checks.rate('val_fraction', c.val_fraction)
   r, k, i, b = c.regression, c.classification_losses, c.imbalance, c.binary_decisions
   for key, value in (('regression.examples', r.examples), ('regression.features', r.features),
                      ('regression.epochs', r.epochs), ('regression.batch_size', r.batch_size),

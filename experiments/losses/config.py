@@ -56,6 +56,7 @@ class BinaryDecisions:
 
 @dataclasses.dataclass(frozen=True)
 class LossesConfig:
+  """Fashion-MNIST and CIFAR-10 on a CPU (hours; docs/losses.md)."""
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
   sections: tuple[str, ...] = SECTION_NAMES  # which sections to run, in this order

@@ -35,14 +35,7 @@ SECTIONS = {'convex': convex, 'gd_variants': gd_variants, 'learning_rate': learn
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST on a CPU (hours; see the README), as
-  experiments/optimisation/config.py sets it."""
-  return typed_config.to_config_dict(config_lib.OptimisationConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.OptimisationConfig, c))
+get_config, describe = typed_config.command_line(config_lib.OptimisationConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -76,15 +69,11 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('data', (c.data,), DATASETS)
   if not NUM_CLASSES[c.data]:
     raise UserError(f'data={c.data} has real-valued targets; the optimisation sections '
                     'classify: use an image or class dataset')
-  checks.at_least('seeds', c.seeds, 1)
-  checks.at_least('seed', c.seed, 0)
-  checks.greater_than_zero('val_fraction', c.val_fraction)
-  checks.rate('val_fraction', c.val_fraction)
   v, s, a, m, x = c.gd_variants, c.sweep, c.activations, c.model_size, c.convex
   checks.at_least('convex.kappa', x.kappa, 1.0 + 1e-9)
   for key, value in (('convex.dimension', x.dimension), ('convex.steps', x.steps),

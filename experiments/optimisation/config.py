@@ -70,6 +70,7 @@ class ModelSize:
 
 @dataclasses.dataclass(frozen=True)
 class OptimisationConfig:
+  """Fashion-MNIST on a CPU (hours; docs/optimisation.md)."""
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
   sections: tuple[str, ...] = SECTION_NAMES  # which sections to run, in this order

@@ -24,13 +24,7 @@ SECTIONS = {'steps': steps, 'compile': compile_time, 'overheads': overheads}
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: experiments/throughput/config.py's defaults."""
-  return typed_config.to_config_dict(config_lib.ThroughputConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.ThroughputConfig, c))
+get_config, describe = typed_config.command_line(config_lib.ThroughputConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -42,7 +36,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('workloads', c.workloads, WORKLOADS)
   checks.subset('scan_workloads', c.scan_workloads, WORKLOADS)
   for key in ('batch_size', 'steps_per_call', 'repeats', 'matmul_size'):

@@ -33,13 +33,7 @@ SECTIONS = {'strategies': strategies, 'freeze_depth': freeze_depth,
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: CIFAR-10 halves, a small CNN (hours on a CPU; a GPU run)."""
-  return typed_config.to_config_dict(config_lib.TransferConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.TransferConfig, c))
+get_config, describe = typed_config.command_line(config_lib.TransferConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -65,7 +59,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('data', (c.data,), NUM_CLASSES)
   classes = NUM_CLASSES[c.data]
   if not classes:
@@ -78,10 +72,6 @@ def validate(c: ml_collections.ConfigDict) -> None:
     raise UserError('classes_a and classes_b must be disjoint halves of the same size (the '
                     'head is replaced, but the copied layers must fit)')
   checks.choice('model', c.model, ('mlp', 'cnn'))
-  checks.at_least('seeds', c.seeds, 1)
-  checks.at_least('seed', c.seed, 0)
-  checks.greater_than_zero('val_fraction', c.val_fraction)
-  checks.rate('val_fraction', c.val_fraction)
   for key, value in (('depth', c.depth), ('width', c.width), ('records', c.records),
                      ('source.steps', c.source.steps),
                      ('source.batch_size', c.source.batch_size),

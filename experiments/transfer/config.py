@@ -46,6 +46,7 @@ class Features:
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
+  """CIFAR-10 halves, a small CNN (hours on a CPU; a GPU run)."""
   seed: int = 0                   # the first seed; members use seed, seed + 1, ...
   seeds: int = 3                  # seeds per setting: means with 95% intervals
   sections: tuple[str, ...] = SECTION_NAMES  # which sections to run, in this order

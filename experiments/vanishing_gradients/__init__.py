@@ -36,14 +36,7 @@ SECTIONS = {'init_profiles': init_profiles, 'depth_training': depth_training,
 assert tuple(SECTIONS) == config_lib.SECTION_NAMES
 
 
-def get_config() -> ml_collections.ConfigDict:
-  """The full preset: Fashion-MNIST for the MLPs, CIFAR-10 with the paper's recipe (a GPU run),
-  as experiments/vanishing_gradients/config.py sets them."""
-  return typed_config.to_config_dict(config_lib.VanishingGradientsConfig())
-
-
-def describe(c: ml_collections.ConfigDict) -> list:
-  return typed_config.describe(typed_config.from_dict(config_lib.VanishingGradientsConfig, c))
+get_config, describe = typed_config.command_line(config_lib.VanishingGradientsConfig)
 
 
 def quick(c: ml_collections.ConfigDict) -> None:
@@ -68,7 +61,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  checks.subset('sections', c.sections, SECTIONS)
+  sections.validate_shared(c, SECTIONS)
   checks.subset('data', (c.data,), DATASETS)
   checks.subset('resnet_cifar.data', (c.resnet_cifar.data,), DATASETS)
   p, t, n, r = c.init_profiles, c.depth_training, c.normalisation, c.resnet_cifar

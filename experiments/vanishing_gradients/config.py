@@ -61,6 +61,8 @@ class ResnetCifar:
 
 @dataclasses.dataclass(frozen=True)
 class VanishingGradientsConfig:
+  """Fashion-MNIST for the MLPs, CIFAR-10 with the paper's recipe for
+  the ResNets (a GPU run)."""
   seed: int = 0                                  # of every run's initialisation and data
   sections: tuple[str, ...] = SECTION_NAMES      # which sections to run, in this order
   data: str = 'fashion_mnist'                    # the MLP sections' dataset
