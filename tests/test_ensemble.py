@@ -2,6 +2,7 @@
 its seed and rate; batching, device count and interruption change nothing."""
 import dataclasses
 import os
+import re
 import signal
 
 import jax
@@ -85,6 +86,28 @@ def test_members_on_1_and_8_devices_agree(digits):
     fingerprints.append([params_of(states, k) for k in range(8)])
   for a, b in zip(*fingerprints):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
+
+
+COLLECTIVE = re.compile(r'all-reduce|all-gather|collective-permute|all-to-all|reduce-scatter')
+
+
+def test_members_spread_over_devices_never_communicate(digits):
+  # Members are independent, so their programs need no collectives: any would be needless
+  # traffic and, on XLA:CPU, a deadlock risk when several calls are in flight
+  # (docs/performance.md). Compiled for 8 members on 8 devices.
+  group = ensemble.Ensemble(CFG, digits, list(range(8)), [0.0] * 8, devices=jax.devices()[:8])
+  states, seeds, rates = group.init()
+  images, labels = digits.test_images[:64], digits.test_labels[:64]
+  _, mask = pipeline.padded(np.arange(64), 64)
+  group.outputs_on(states, images)  # builds its program
+  programs = {'train': group._train_epochs.lower(states, seeds, rates, _train_data(group), 0, 1),
+              'eval': group._eval_batch.lower(states, rates, images, labels, mask),
+              'outputs': group._outputs_batch.lower(states, rates, images)}
+  for name, lowered in programs.items():
+    assert not COLLECTIVE.findall(lowered.compile().as_text()), name
+  # What the check catches: one member's leaf indexed on the devices (ensemble.member's reason).
+  leaf = jax.tree.leaves(states)[0]
+  assert COLLECTIVE.findall(jax.jit(lambda x: x[3]).lower(leaf).compile().as_text())
 
 
 def test_a_preempted_ensemble_saves_and_resumes_bit_identically(digits, tmp_path, monkeypatch):
