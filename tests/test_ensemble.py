@@ -193,3 +193,9 @@ def test_a_call_longer_than_a_preemption_notice_warns_once_with_a_size_that_fits
   assert 'took 200 s' in err and 'set epochs_per_call to 4 or fewer' in err
   ensemble_lib._warn_if_longer_than_a_preemption_warning(200.0, 10)
   assert capsys.readouterr().err == ''
+  # An epoch longer than the notice: no number of epochs per call fits, and it says so.
+  monkeypatch.setattr(ensemble_lib, '_warned', [])
+  ensemble_lib._warn_if_longer_than_a_preemption_warning(331.0, 1)
+  err = capsys.readouterr().err
+  assert 'call of 1 epoch took 331 s' in err and 'one epoch alone takes longer' in err
+  assert 'set epochs_per_call' not in err

@@ -339,10 +339,14 @@ _warned = []
 
 
 def _warn_if_longer_than_a_preemption_warning(seconds: float, epochs: int) -> None:
-  if seconds <= 0.75 * PREEMPTION_NOTICE_S or _warned:
+  budget = 0.75 * PREEMPTION_NOTICE_S
+  if seconds <= budget or _warned:
     return
   _warned.append(seconds)
-  fits = max(1, int(0.75 * PREEMPTION_NOTICE_S / (seconds / epochs)))
-  print(f'WARNING: one ensemble call of {epochs} epochs took {seconds:.0f} s; a preempted job '
-        f'gets {PREEMPTION_NOTICE_S:.0f} s of notice, so set epochs_per_call to {fits} or '
-        'fewer where it may be preempted', file=sys.stderr)
+  fits = int(budget / (seconds / epochs))
+  advice = (f'set epochs_per_call to {fits} or fewer where it may be preempted' if fits else
+            'one epoch alone takes longer, so a preempted job loses the call in progress and '
+            'resumes from its last checkpoint')
+  print(f'WARNING: one ensemble call of {epochs} epoch{"s" * (epochs != 1)} took {seconds:.0f} s; '
+        f'a preempted job gets {PREEMPTION_NOTICE_S:.0f} s of notice, so {advice}',
+        file=sys.stderr)
