@@ -344,9 +344,9 @@ def _warn_if_longer_than_a_preemption_warning(seconds: float, epochs: int) -> No
     return
   _warned.append(seconds)
   fits = int(budget / (seconds / epochs))
-  advice = (f'set epochs_per_call to {fits} or fewer where it may be preempted' if fits else
-            'one epoch alone takes longer, so a preempted job loses the call in progress and '
+  advice = (f'so set epochs_per_call to {fits} or fewer where it may be preempted' if fits else
+            'and one epoch alone takes longer: a preempted job loses the call in progress and '
             'resumes from its last checkpoint')
   print(f'WARNING: one ensemble call of {epochs} epoch{"s" * (epochs != 1)} took {seconds:.0f} s; '
-        f'a preempted job gets {PREEMPTION_NOTICE_S:.0f} s of notice, so {advice}',
+        f'a preempted job gets {PREEMPTION_NOTICE_S:.0f} s of notice, {advice}',
         file=sys.stderr)
