@@ -9,8 +9,12 @@ def choice(key: str, value, allowed) -> None:
 
 
 def subset(key: str, values, allowed) -> None:
+  """One or more of `allowed`, each once: a name given twice would run its part twice and
+  count it twice in every mean and table."""
   if not values or any(v not in allowed for v in values):
     raise UserError(f'{key}={values!r} is not allowed; choose from {", ".join(allowed)}')
+  if len(set(values)) < len(values):
+    raise UserError(f'{key}={values!r} is not allowed; name each at most once')
 
 
 def at_least(key: str, value, low) -> None:
@@ -40,7 +44,7 @@ def rate(key: str, value) -> None:
 
 def rates(key: str, values) -> None:
   if not values or any(not isinstance(v, (int, float)) or not 0 <= v < 1 for v in values):
-    raise UserError(f'{key}={values!r} is out of range: rates must be in [0, 1)')
+    raise UserError(f'{key}={values!r} is out of range: each must be in [0, 1)')
 
 
 def greater_than_zero(key: str, value) -> None:

@@ -154,6 +154,9 @@ def test_every_experiment_refuses_bad_shared_options(name):
   for key, value in bad:
     with pytest.raises(UserError, match=re.escape(f'{key}={value}')):
       cli.build_config(name, False, [f'{key}={value}'])
+  twice = f'sections=({config.sections[0]},{config.sections[0]})'
+  with pytest.raises(UserError, match='name each at most once'):
+    cli.build_config(name, False, [twice])
 
 
 def test_bad_input_in_a_real_process_has_no_traceback():

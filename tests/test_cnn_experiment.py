@@ -89,6 +89,9 @@ def test_a_rerun_reuses_every_section(tiny_run, capsys):
     ('architectures.inception_modules=((4,4,4),)', 'not six widths'),
     ('architectures.resnet_depth=9', 'architectures.resnet_depth='),
     ('augmentation.kinds=(mixup,)', 'augmentation.kinds='),
+    ('augmentation.kinds=(flip,translate,flip)', 'name each at most once'),
+    ('architectures.vgg_stages=()', 'one or more stages'),
+    ('architectures.vgg_stages=((8,),())', 'architectures.vgg_stages[1]=()'),
     ('augmentation.rotate=(-5.0,)', 'augmentation.rotate='),
     ('data=diabetes', 'not images'),
 ])

@@ -101,8 +101,10 @@ def _validate_sections(c: ml_collections.ConfigDict) -> None:
     raise UserError(f'pooling_and_head.dense_layers={tuple(p.dense_layers)!r} is not allowed; '
                     'it takes counts of layers >= 0')
   checks.subset('architectures.models', a.models, architectures.NAMES)
-  for stage in a.vgg_stages:
-    checks.positive_ints('architectures.vgg_stages', stage)
+  if not a.vgg_stages:
+    raise UserError('architectures.vgg_stages=() is not allowed; it takes one or more stages')
+  for i, stage in enumerate(a.vgg_stages):
+    checks.positive_ints(f'architectures.vgg_stages[{i}]', stage)
   checks.positive_ints('architectures.vgg_dense', a.vgg_dense or (1,))
   checks.positive('architectures.inception_stem', a.inception_stem)
   for module in a.inception_modules:
