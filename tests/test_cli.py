@@ -91,6 +91,15 @@ BAD_INPUTS = {
     'negative focal alpha': (lambda p: ['run', 'train', 'loss.name=focal',
                                         'loss.focal_alpha=(0.5,-1.0)'],
                              'loss.focal_alpha=(0.5, -1.0) is not allowed'),
+    'negative focal gamma': (lambda p: ['run', 'train', 'loss.name=focal', 'loss.focal_gamma=-1'],
+                             'loss.focal_gamma=-1.0 is out of range'),
+    'zero Huber delta': (lambda p: ['run', 'train', 'loss.huber_delta=0'],
+                         'loss.huber_delta=0.0 is out of range'),
+    'rotation past 180': (lambda p: ['run', 'train', 'augment.rotate=400'],
+                          'augment.rotate=400.0 is out of range: must be at least 0 and at '
+                          'most 180'),
+    'zoom to zero': (lambda p: ['run', 'train', 'augment.scale=1.0'],
+                     'augment.scale=1.0 is out of range: must be at least 0 and below 1'),
     'unknown class weight norm': (lambda p: ['run', 'train', 'loss.class_weight_norm=sum'],
                                   "loss.class_weight_norm='sum' is not allowed"),
     'class weights of the wrong length': (

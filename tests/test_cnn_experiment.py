@@ -92,7 +92,9 @@ def test_a_rerun_reuses_every_section(tiny_run, capsys):
     ('augmentation.kinds=(flip,translate,flip)', 'name each at most once'),
     ('architectures.vgg_stages=()', 'one or more stages'),
     ('architectures.vgg_stages=((8,),())', 'architectures.vgg_stages[1]=()'),
-    ('augmentation.rotate=(-5.0,)', 'augmentation.rotate='),
+    ('augmentation.rotate=(-5.0,)', 'augmentation.rotate[0]='),
+    ('augmentation.contrast=(0.5,1.5)', 'augmentation.contrast[1]=1.5 is out of range'),
+    ('augmentation.noise=()', 'augmentation.noise=() is not allowed'),
     ('data=diabetes', 'not images'),
 ])
 def test_bad_values_are_one_line_and_exit_2(tmp_path, capsys, override, message):

@@ -23,7 +23,7 @@ from experiments.cnn import (architectures, augmentation, cnn_vs_dense, features
                              pooling_and_head)
 from experiments.cnn import config as config_lib
 from research import checks, typed_config
-from research.data import NUM_CLASSES, load_dataset
+from research.data import NUM_CLASSES, augment, load_dataset
 from research.errors import UserError
 from research.models import cnn
 
@@ -130,9 +130,10 @@ def _validate_sections(c: ml_collections.ConfigDict) -> None:
   checks.subset('augmentation.kinds', g.kinds, config_lib.KINDS)
   checks.choice('augmentation.model', g.model, ('cnn', 'resnet'))
   for kind in config_lib.KINDS:  # every kind's strengths, run or not
-    if not g[kind] or any(not v >= 0 for v in g[kind]):
-      raise UserError(f'augmentation.{kind}={tuple(g[kind])!r} is not allowed; it takes one '
-                      'or more strengths >= 0')
+    if not g[kind]:
+      raise UserError(f'augmentation.{kind}=() is not allowed; it takes one or more strengths')
+    for i, value in enumerate(g[kind]):
+      augment.check_strength(f'augmentation.{kind}[{i}]', kind, value)
   checks.positive('augmentation.epochs', g.epochs)
   checks.positive('augmentation.batch_size', g.batch_size)
   checks.greater_than_zero('augmentation.learning_rate', g.learning_rate)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jax.scipy import ndimage
 
 from research import rng
+from research.errors import UserError
 
 
 def _on(strength) -> bool:
@@ -30,10 +31,10 @@ def _on(strength) -> bool:
 class AugmentConfig:
   flip: bool = False          # mirror left-right with probability 1/2
   translate: int = 0          # shift by up to this many whole pixels (= pad + random crop)
-  rotate: float = 0.0         # degrees, uniform in [-rotate, rotate]
-  scale: float = 0.0          # zoom factor uniform in [1 - scale, 1 + scale]
+  rotate: float = 0.0         # degrees, uniform in [-rotate, rotate]; 180 at most
+  scale: float = 0.0          # zoom factor uniform in [1 - scale, 1 + scale]; below 1
   brightness: float = 0.0     # add uniform in [-brightness, brightness]
-  contrast: float = 0.0       # scale deviations from the image mean by [1 - c, 1 + c]
+  contrast: float = 0.0       # scale deviations from the image mean by [1 - c, 1 + c], c <= 1
   noise: float = 0.0          # add Gaussian noise with this standard deviation
   vflip: bool = False         # mirror top-bottom with probability 1/2
   cutout: int = 0             # zero a square of this side, centred anywhere in the image
@@ -41,6 +42,23 @@ class AugmentConfig:
   @property
   def active(self) -> bool:
     return any(_on(getattr(self, f.name)) for f in dataclasses.fields(self))
+
+
+# The largest strength of each kind that still means what its name says: a flip's probability
+# 0.5 * strength stays a probability; rotations past 180 degrees either way cover the circle
+# again; the zoom factor 1 - scale and the contrast factor 1 - contrast must stay positive and
+# non-negative, or the image is turned inside out rather than zoomed or flattened.
+MOST = {'flip': (1.0, '<='), 'vflip': (1.0, '<='), 'rotate': (180.0, '<='),
+        'scale': (1.0, '<'), 'contrast': (1.0, '<=')}
+
+
+def check_strength(key: str, kind: str, value) -> None:
+  """Refuses a strength below 0 or above its kind's MOST, naming `key`."""
+  most, rule = MOST.get(kind, (float('inf'), '<'))
+  if not (value >= 0 and (value <= most if rule == '<=' else value < most)):
+    bound = 'at most' if rule == '<=' else 'below'
+    limit = '' if most == float('inf') else f' and {bound} {most:g}'
+    raise UserError(f'{key}={value!r} is out of range: must be at least 0{limit}')
 
 
 def _affine(image_HxWxC, key, cfg: AugmentConfig):

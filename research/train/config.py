@@ -11,6 +11,7 @@ import dataclasses
 import ml_collections
 
 from research import checks, losses, optim, tasks, typed_config
+from research.data import augment
 from research.data.augment import AugmentConfig
 from research.data.splits import SplitConfig
 from research.train.early_stopping import GOALS, EarlyStoppingConfig
@@ -392,11 +393,15 @@ def _validate_training(c: TrainConfig) -> None:
     checks.at_least(f'optim.{key}', getattr(c.optim, key), 0)
   checks.choice('loss.name', tasks.loss_for(c.task, c.loss).name, losses.NAMES)
   checks.rate('loss.label_smoothing', c.loss.label_smoothing)
+  # (1 - p)^gamma down-weights the easy examples only for gamma >= 0; below 0 it grows without
+  # bound as p -> 1. Huber's delta is the width of its quadratic part.
+  checks.at_least('loss.focal_gamma', c.loss.focal_gamma, 0)
+  checks.greater_than_zero('loss.huber_delta', c.loss.huber_delta)
   checks.choice('loss.class_weight_norm', c.loss.class_weight_norm, losses.WEIGHT_NORMS)
   for key in ('class_weights', 'focal_alpha'):
     values = getattr(c.loss, key)
     if any(not isinstance(w, (int, float)) or w < 0 for w in values):
       raise UserError(f'loss.{key}={tuple(values)!r} is not allowed; it takes one '
                       'non-negative number per class')
-  for key in ('translate', 'rotate', 'scale', 'brightness', 'contrast', 'noise', 'cutout'):
-    checks.at_least(f'augment.{key}', getattr(c.augment, key), 0)
+  for f in dataclasses.fields(c.augment):
+    augment.check_strength(f'augment.{f.name}', f.name, getattr(c.augment, f.name))
