@@ -74,7 +74,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
                      ('imbalance.epochs', i.epochs), ('imbalance.batch_size', i.batch_size),
                      ('binary_decisions.epochs', b.epochs),
                      ('binary_decisions.batch_size', b.batch_size)):
-    checks.positive_ints(key, (value,))
+    checks.positive(key, value)
   checks.at_least('regression.depth', r.depth, 0)
   checks.at_least('classification_losses.depth', k.depth, 0)
   checks.rates('regression.outlier_fractions', r.outlier_fractions)

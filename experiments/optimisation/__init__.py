@@ -90,7 +90,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
                      ('activations.linear_epochs', a.linear_epochs),
                      ('model_size.folds', m.folds), ('model_size.epochs', m.epochs),
                      ('model_size.batch_size', m.batch_size)):
-    checks.positive_ints(key, (value,))
+    checks.positive(key, value)
   checks.at_least('convex.line_points', x.line_points, 3)
   checks.at_least('model_size.folds', m.folds, 2)
   for key in ('gd_variants.batch_sizes',):

@@ -83,7 +83,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
                      ('domain_shift.batch_size', c.domain_shift.batch_size),
                      ('features.random_seeds', c.features.random_seeds),
                      ('features.max_iter', c.features.max_iter)):
-    checks.positive_ints(key, (value,))
+    checks.positive(key, value)
   checks.positive_ints('channels', c.channels)
   checks.positive_ints('dense', c.dense)
   if any(type(n) is not int or n < 0 for n in c.strategies.examples) or not c.strategies.examples:

@@ -84,7 +84,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
                      ('depth_training.width', t.width), ('depth_training.steps', t.steps),
                      ('depth_training.batch_size', t.batch_size),
                      ('resnet_cifar.steps', r.steps), ('resnet_cifar.batch_size', r.batch_size)):
-    checks.positive_ints(key, (value,))
+    checks.positive(key, value)
   checks.at_least('depth_training.diagnostics_every', t.diagnostics_every, 1)
   checks.greater_than_zero('depth_training.learning_rate', t.learning_rate)
   checks.greater_than_zero('resnet_cifar.learning_rate', r.learning_rate)
