@@ -37,8 +37,8 @@ def problems(cfg, seed: int) -> dict:
       'quadratic': (quadratic, np.ones(cfg.dimension), np.zeros(cfg.dimension), eig)}
 
 
-def distances(loss, start, minimiser, tx: optax.GradientTransformation, steps: int):
-  """||theta_t - theta*|| for t = 0..steps under the optimizer `tx`."""
+def _distances_after(loss, start, minimiser, tx: optax.GradientTransformation, steps: int):
+  """||theta_t - theta*|| for t = 1..steps, traceable (a learning rate may be traced)."""
   def step(carry, _):
     theta, state = carry
     updates, state = tx.update(jax.grad(loss)(theta), state, theta)
@@ -46,8 +46,20 @@ def distances(loss, start, minimiser, tx: optax.GradientTransformation, steps: i
     return (theta, state), jnp.linalg.norm(theta - minimiser)
 
   theta = jnp.asarray(start)
-  _, after = jax.lax.scan(step, (theta, tx.init(theta)), length=steps)
+  return jax.lax.scan(step, (theta, tx.init(theta)), length=steps)[1]
+
+
+def distances(loss, start, minimiser, tx: optax.GradientTransformation, steps: int):
+  """||theta_t - theta*|| for t = 0..steps under the optimizer `tx`."""
+  after = _distances_after(loss, start, minimiser, tx, steps)
   return np.concatenate([[np.linalg.norm(start - minimiser)], np.asarray(after)])
+
+
+def distances_over_rates(loss, start, minimiser, optimizer, rates, steps: int) -> dict:
+  """{rate: distances(..., optimizer(rate), steps)}, the rate traced: one compiled program."""
+  after = jax.jit(lambda lr: _distances_after(loss, start, minimiser, optimizer(lr), steps))
+  first = np.linalg.norm(start - minimiser)
+  return {lr: np.concatenate([[first], np.asarray(after(lr))]) for lr in rates}
 
 
 def rate(errors: np.ndarray) -> float:
@@ -61,11 +73,15 @@ def rate(errors: np.ndarray) -> float:
 def divergence_threshold(loss, start, minimiser, lam_max: float, cfg) -> float:
   """The smallest SGD learning rate, found by bisection, after which the distance to the
   minimum has grown in `threshold_steps` steps."""
+  # The rate is traced, so every bisection runs one compiled program.
+  last = jax.jit(lambda lr: _distances_after(loss, start, minimiser, optax.sgd(lr),
+                                             cfg.threshold_steps)[-1])
+  first = np.linalg.norm(start - minimiser)
   low, high = 0.0, 4.0 / lam_max
   for _ in range(cfg.bisections):
     lr = 0.5 * (low + high)
-    errors = distances(loss, start, minimiser, optax.sgd(lr), cfg.threshold_steps)
-    diverged = not np.isfinite(errors[-1]) or errors[-1] > errors[0]
+    error = float(last(lr))
+    diverged = not np.isfinite(error) or error > first
     low, high = (low, lr) if diverged else (lr, high)
   return 0.5 * (low + high)
 
@@ -79,7 +95,7 @@ def measure_problem(loss, start, minimiser, eig, cfg) -> dict:
       'heavy_ball': optax.sgd(4.0 / (math.sqrt(lam) + math.sqrt(mu)) ** 2, momentum=polyak_beta),
       'nesterov': optax.sgd(1.0 / lam, momentum=(root - 1) / (root + 1), nesterov=True)}
   curves = {name: distances(loss, start, minimiser, tx, cfg.steps) for name, tx in runs.items()}
-  adam = {lr: distances(loss, start, minimiser, optax.adam(lr), cfg.steps) for lr in ADAM_RATES}
+  adam = distances_over_rates(loss, start, minimiser, optax.adam, ADAM_RATES, cfg.steps)
   adam_lr = min(adam, key=lambda lr: np.nan_to_num(adam[lr][-1], nan=np.inf))
   curves['adam'] = adam[adam_lr]
   return {

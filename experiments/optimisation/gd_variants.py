@@ -64,16 +64,21 @@ def gradient_variance(cfg, dataset, seed: int) -> dict:
                                              model.apply({'params': p}, x, train=False), y).mean()
     return ravel_pytree(jax.grad(loss)(params))[0]
 
-  full = mean_grad(images, labels)
-  per_example = jax.lax.map(lambda xy: jnp.sum(mean_grad(xy[0][None], xy[1][None]) ** 2),
-                            (images, labels), batch_size=100)
-  sigma2 = float(per_example.mean() - jnp.sum(full ** 2))
+  # Jitted, not eager: run op by op, every batch size would compile each primitive again.
+  @jax.jit
+  def squared_distance(x_DxB, y_DxB, full):
+    """Mean of ||g_B - full||^2 over the D mini-batches."""
+    return jnp.mean(jnp.sum((jax.vmap(mean_grad)(x_DxB, y_DxB) - full) ** 2, axis=1))
+
+  full = jax.jit(mean_grad)(images, labels)
+  per_example = jax.jit(lambda x, y: jax.lax.map(
+      lambda xy: jnp.sum(mean_grad(xy[0][None], xy[1][None]) ** 2), (x, y), batch_size=100))
+  sigma2 = float(per_example(images, labels).mean() - jnp.sum(full ** 2))
   rng = np.random.default_rng(seed)
   rows = []
   for b in (b for b in cfg.variance_batches if b < n):
     index = np.stack([rng.choice(n, b, replace=False) for _ in range(cfg.variance_draws)])
-    grads = jax.vmap(mean_grad)(images[index], labels[index])
-    measured = float(jnp.mean(jnp.sum((grads - full) ** 2, axis=1)))
+    measured = float(squared_distance(images[index], labels[index], full))
     rows.append({'batch_size': b, 'measured': measured,
                  'theory': sigma2 / b * (n - b) / (n - 1)})
   fit = stats.line_fit(np.log([r['batch_size'] for r in rows]),
