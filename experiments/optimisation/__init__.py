@@ -53,7 +53,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.sweep.rates = (1e-3, 1e-2, 0.1, 1.0, 10.0)
   c.sweep.epochs = 8
   c.sweep.width = 64
-  c.activations.activations = ('sigmoid', 'tanh', 'relu', 'gelu')
+  c.activations.activations = ('sigmoid', 'tanh', 'relu')
   c.activations.channels = (8, 16)
   c.activations.dense = (32,)
   c.activations.epochs = 6
@@ -63,7 +63,7 @@ def quick(c: ml_collections.ConfigDict) -> None:
   c.activations.linear_epochs = 10
   c.model_size.depths = (1, 2)
   c.model_size.widths = (16, 64)
-  c.model_size.folds = 3
+  c.model_size.folds = 2
   c.model_size.epochs = 8
   c.model_size.learning_rate = 0.01
 
