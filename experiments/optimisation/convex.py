@@ -55,9 +55,15 @@ def distances(loss, start, minimiser, tx: optax.GradientTransformation, steps: i
   return np.concatenate([[np.linalg.norm(start - minimiser)], np.asarray(after)])
 
 
+def _over_rate(loss, start, minimiser, optimizer, steps: int):
+  """rate -> _distances_after under optimizer(rate), the rate traced: one compiled program
+  serves every rate."""
+  return jax.jit(lambda lr: _distances_after(loss, start, minimiser, optimizer(lr), steps))
+
+
 def distances_over_rates(loss, start, minimiser, optimizer, rates, steps: int) -> dict:
-  """{rate: distances(..., optimizer(rate), steps)}, the rate traced: one compiled program."""
-  after = jax.jit(lambda lr: _distances_after(loss, start, minimiser, optimizer(lr), steps))
+  """{rate: distances(..., optimizer(rate), steps)}."""
+  after = _over_rate(loss, start, minimiser, optimizer, steps)
   first = np.linalg.norm(start - minimiser)
   return {lr: np.concatenate([[first], np.asarray(after(lr))]) for lr in rates}
 
@@ -73,14 +79,12 @@ def rate(errors: np.ndarray) -> float:
 def divergence_threshold(loss, start, minimiser, lam_max: float, cfg) -> float:
   """The smallest SGD learning rate, found by bisection, after which the distance to the
   minimum has grown in `threshold_steps` steps."""
-  # The rate is traced, so every bisection runs one compiled program.
-  last = jax.jit(lambda lr: _distances_after(loss, start, minimiser, optax.sgd(lr),
-                                             cfg.threshold_steps)[-1])
+  after = _over_rate(loss, start, minimiser, optax.sgd, cfg.threshold_steps)
   first = np.linalg.norm(start - minimiser)
   low, high = 0.0, 4.0 / lam_max
   for _ in range(cfg.bisections):
     lr = 0.5 * (low + high)
-    error = float(last(lr))
+    error = float(after(lr)[-1])
     diverged = not np.isfinite(error) or error > first
     low, high = (low, lr) if diverged else (lr, high)
   return 0.5 * (low + high)
