@@ -111,7 +111,7 @@ class Ensemble:
     init_one = lambda member: state_lib.state_from_variables(self._variables_one(*member),
                                                              self.tx(member[1]))
     self._init = jax.jit(per_device(lambda seeds, rates: self._map(init_one, (seeds, rates)),
-                                    (m, m)), compiler_options=options)
+                                    (m, m)), compiler_options=state_lib.init_compiler_options())
     eval_one = lambda batch: lambda member: self._eval_one(*member, *batch)
     self._eval_batch = jax.jit(per_device(
         lambda states, rates, *batch: self._map(eval_one(batch), (states, rates)),
@@ -141,7 +141,7 @@ class Ensemble:
     # As research/train/state.init_variables (and transfer.transplant with init_from): the same
     # parameters as a `train` run's.
     dummy = jnp.zeros((1, *self.dataset.image_shape), jnp.float32)
-    variables = self.model(rate).init(jax.random.key(seed), dummy, train=False)
+    variables = state_lib.initial_variables(self.model(rate), jax.random.key(seed), dummy)
     if self.cfg.init_from:
       variables = transfer.transplant(variables, self.cfg.init_from, self.cfg.init_exclude)
     return variables
