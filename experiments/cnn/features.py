@@ -9,15 +9,13 @@ frozen features, from the pixels to the logits, beside the same probes on random
 networks of the same architecture. A feature map enters its probe averaged over grid x grid
 regions (the pixels enter whole); the probe fits on training features, scores on test ones.
 """
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments import network_features
 from experiments.cnn import groups
 from research import report, stats
 from research.data import pipeline
-from research.train import ensemble
+from research.train import ensemble, state as state_lib
 
 TITLE = 'Hierarchical features: the first filters, and a linear probe on every layer'
 FILTERS_SHOWN = 16
@@ -63,8 +61,7 @@ def measure(cfg, context) -> dict:
   pixel_probe = network_features.probe_accuracy(pixels['train'][:count],
                                                 data.train_labels[:count], pixels['test'],
                                                 data.test_labels, cfg.probe_max_iter)
-  init = lambda seed: model.init(jax.random.key(seed), jnp.zeros((1, *data.image_shape)),
-                                 train=False)
+  init = lambda seed: state_lib.init_variables(model, seed, data.image_shape)
   trained = [_variables(ensemble.member(group['states'], k)) for k in choice['members']]
   randoms = [init(config.seed + 100 + k) for k in range(len(trained))]
   return {

@@ -9,7 +9,6 @@ both losses train GANs over seeds, with the generator's gradient norm over train
 samples' Fréchet distance in the feature space of a classifier trained here.
 """
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -17,6 +16,7 @@ from experiments.gan import groups
 from research import metrics, report, stats
 from research.models import build_model
 from research.tasks.adversarial import GENERATOR_LOSSES, TwoPlayerLosses
+from research.train import state as state_lib
 
 TITLE = "The generator's loss: minimax against non-saturating (Goodfellow et al. 2014)"
 SATURATED = 0.1  # minimax's gradient below this share of the non-saturating one's: saturated
@@ -27,7 +27,7 @@ def saturation(config, data, d_steps) -> list[dict]:
   D(G(z)) and the norm of each generator loss's gradient on a fixed batch of 256 codes."""
   model = build_model('gan', groups.gan_options(config), 0)
   shape, images = data.image_shape, groups.normalized(data, 'train')
-  params = model.init(jax.random.key(config.seed), jnp.zeros((1, *shape)), train=False)['params']
+  params = state_lib.init_variables(model, config.seed, shape)['params']
   g, d = params['generator'], params['discriminator']
   play = TwoPlayerLosses(model, shape)
   tx = optax.adam(config.learning_rate, b1=config.b1)

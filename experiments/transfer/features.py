@@ -15,7 +15,7 @@ from experiments.transfer import groups
 from research import report, stats
 from research.data import pipeline
 from research.models import build_model
-from research.train import transfer
+from research.train import state as state_lib, transfer
 
 TITLE = 'Features: a linear probe on every layer, trained network against random'
 
@@ -40,8 +40,7 @@ def measure(cfg, context) -> dict:
                                              jnp.zeros((1, *data.image_shape)), train=False))
   trained = transfer.transplant(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes),
                                 source)
-  init = lambda seed: model.init(jax.random.key(seed), jnp.zeros((1, *data.image_shape)),
-                                 train=False)
+  init = lambda seed: state_lib.init_variables(model, seed, data.image_shape)
   return {'layers': layers, 'train_examples': len(data.train_labels),
           'trained': probe_network(trained, model, data, layers, cfg.max_iter),
           'random': [probe_network(init(config.seed + 100 + k), model, data, layers,
