@@ -86,7 +86,7 @@ def test_rerun_reuses_sections_and_runs(tiny_run, capsys):
 
 
 @pytest.mark.parametrize('override,message', [
-    ('resnet_cifar.depths=(21,)', '6n+2'),
+    ('resnet_cifar.depths=(8,21)', 'resnet_cifar.depths[1]=21 is not 6n+2'),
     ('sections=init_profiles,everything', 'sections='),
     ('depth_training.skips=(wide,)', 'depth_training.skips'),
     ('init_profiles.activations=(softsign,)', 'init_profiles.activations'),

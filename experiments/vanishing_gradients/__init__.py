@@ -78,8 +78,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
   checks.subset('normalisation.norms', n.norms, NORMS)
   checks.subset('resnet_cifar.blocks', r.blocks, BLOCKS)
   checks.positive_ints('resnet_cifar.depths', r.depths)
-  for depth in r.depths:
-    checks.cifar_resnet_depth('resnet_cifar.depths', depth)
+  for i, depth in enumerate(r.depths):
+    checks.cifar_resnet_depth(f'resnet_cifar.depths[{i}]', depth)
   for key, value in (('init_profiles.width', p.width), ('init_profiles.batch', p.batch),
                      ('depth_training.width', t.width), ('depth_training.steps', t.steps),
                      ('depth_training.batch_size', t.batch_size),
