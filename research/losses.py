@@ -33,9 +33,16 @@ def cross_entropy(logits_BxC, labels, label_smoothing: float = 0.0):
 def focal(logits_BxC, labels_B, gamma: float, alpha_C=None):
   """Multi-class focal loss (Lin et al. 2017, eq. 5): -alpha_t (1 - p_t)^gamma log p_t, with
   alpha_t = alpha_C[label] (the paper's binary alpha for the positive class and 1 - alpha for
-  the negative is alpha_C = (1 - alpha, alpha)); no alpha_C is alpha_t = 1; gamma=0 is CE."""
+  the negative is alpha_C = (1 - alpha, alpha)); no alpha_C is alpha_t = 1; gamma=0 is CE.
+
+  (1 - p_t)^gamma is exp(gamma log(1 - p_t)), with log(1 - p_t) the log-sum-exp of the other
+  classes' logits less that of all: `(1 - p_t) ** gamma` has an infinite derivative where p_t
+  rounds to 1 and gamma < 1, and a confident network's gradients become NaN."""
   logp_t = jnp.take_along_axis(jax.nn.log_softmax(logits_BxC), labels_B[:, None], -1)[:, 0]
-  loss_B = -((1.0 - jnp.exp(logp_t)) ** gamma) * logp_t
+  others_BxC = jnp.where(jax.nn.one_hot(labels_B, logits_BxC.shape[-1], dtype=bool), -jnp.inf,
+                         logits_BxC)
+  log1m_p_t = jax.nn.logsumexp(others_BxC, -1) - jax.nn.logsumexp(logits_BxC, -1)
+  loss_B = -jnp.exp(gamma * log1m_p_t) * logp_t
   return loss_B if alpha_C is None else jnp.asarray(alpha_C)[labels_B] * loss_B
 
 

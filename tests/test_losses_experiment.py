@@ -209,6 +209,20 @@ def test_the_rankings_disagree_where_the_metrics_do():
   assert not agree['disagree'] and agree['verdict'].startswith('every metric picks the same')
 
 
+def test_a_diverged_model_ranks_last_and_is_marked():
+  """Every seed of 'focal' diverged: its log loss is NaN (None once read back from
+  results.json), and its NaN logits predict class 0 everywhere."""
+  fine = [_member([0.9, 0.8, 0.7], log_loss=0.9), _member([0.9, 0.7, 0.7], log_loss=0.8)]
+  better = [_member([0.9, 0.9, 0.8], log_loss=0.4), _member([0.9, 0.8, 0.8], log_loss=0.5)]
+  for lost in (float('nan'), None):
+    diverged = [_member([1.0, 0.0, 0.0], auc=0.5, log_loss=lost) for _ in range(2)]
+    setting = _setting({'cross_entropy': fine, 'focal': diverged, 'resampled': better})
+    found = metrics_that_mislead.analyze_setting(setting)
+    assert found['rankings']['log loss'] == ['resampled', 'cross_entropy', 'focal']
+    table = imbalance.render_setting(setting, imbalance.analyze_setting(setting))
+    assert '| focal (2 of 2 diverged) |' in table and '| resampled |' in table
+
+
 def test_the_classification_verdict_needs_the_spread():
   def trained(accuracies):
     return {'members': [{'rate': 0.01, 'seed': i, 'val_accuracy': a, 'test_accuracy': a,

@@ -67,6 +67,36 @@ def test_focal_alpha_weights_each_class(batch):
       np.array(alpha)[labels] * _loss('focal', logits, labels, focal_gamma=2.0), rtol=1e-6)
 
 
+@pytest.mark.parametrize('gamma', [0.5, 1.0, 2.0])
+def test_focal_gradient_stays_finite_where_the_network_is_sure(gamma):
+  """A margin of 20 makes p_t round to 1 in float32, where d(1 - p)^gamma / dp is infinite for
+  gamma < 1; the gradient must still be the float64 closed form's (there, about 0)."""
+  logits = jnp.array([[20.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0.0, 3.0, -1.0]], jnp.float32)
+  labels = jnp.array([0, 1, 1])
+
+  def total(z):
+    return losses.per_example_loss(losses.LossConfig(name='focal', focal_gamma=gamma), z,
+                                   labels).sum()
+
+  def reference(z):  # float64, (1 - p_t) from the softmax of the other classes: no rounding to 0
+    z = np.asarray(z, np.float64)
+    p = _softmax(z)
+    p_t = p[np.arange(len(labels)), labels]
+    return -(((1 - p_t) ** gamma) * np.log(p_t)).sum()
+
+  assert float(jax.jit(jax.nn.softmax)(logits)[0, 0]) == 1.0  # the case this test is about
+  grad = np.asarray(jax.grad(total)(logits))
+  eps = 1e-6
+  z64 = np.asarray(logits, np.float64)
+  numeric = np.zeros_like(z64)
+  for i, j in np.ndindex(*z64.shape):
+    step = np.zeros_like(z64)
+    step[i, j] = eps
+    numeric[i, j] = (reference(z64 + step) - reference(z64 - step)) / (2 * eps)
+  assert np.isfinite(grad).all()
+  np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize('norm', losses.WEIGHT_NORMS)
 def test_weighted_cross_entropy_batch_loss_and_its_normalisation(batch, norm):
   """'weights' is PyTorch's CrossEntropyLoss(weight=w): sum(w l) / sum(w); 'count' divides by

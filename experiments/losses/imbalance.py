@@ -167,9 +167,16 @@ def plot(results, findings, workdir) -> None:
 
 
 
+def diverged_mark(figures: dict) -> str:
+  """' (k of n diverged)' where k members' test log loss is not finite: their predictions are
+  the argmax of NaN logits, which scores like a model that says one class."""
+  k = figures['test']['log_loss']['n_nonfinite']
+  return f" ({k} of {k + figures['test']['log_loss']['n']} diverged)" if k else ''
+
+
 def render_setting(s: dict, a: dict) -> str:
   ci = report.percent_interval
-  rows = [[label, ci(f['test']['accuracy']), ci(f['test']['balanced_accuracy']),
+  rows = [[label + diverged_mark(f), ci(f['test']['accuracy']), ci(f['test']['balanced_accuracy']),
            ci(f['test']['f1_macro']), f"{f['test']['lt_accuracy']['mean']:.1%}",
            f"{f['test']['lt_f1_macro']['mean']:.1%}", f"{min(f['test']['recall']):.1%}",
            f"{f['val']['balanced_accuracy']['mean']:.1%}" + (' chosen' if label == a['chosen']

@@ -6,6 +6,8 @@ focal gamma), ranked on the test split by accuracy on a long-tailed test set (th
 proportions), balanced accuracy, macro-F1 on the long-tailed test set, ROC-AUC and log loss:
 do the rankings agree, and where do they not?
 """
+import math
+
 import numpy as np
 from scipy import stats as scipy_stats
 
@@ -28,11 +30,13 @@ def measure(cfg, context) -> dict:
 
 
 def rankings(figures: dict) -> dict[str, list[str]]:
-  """metric -> the models, best first (mean over seeds on the test split)."""
+  """metric -> the models, best first (mean over seeds on the test split); a model without a
+  finite value (every seed diverged) last, as NaN does not order."""
   out = {}
   for metric, (key, higher) in METRICS.items():
     value = {label: f['test'][key]['mean'] for label, f in figures.items()}
-    out[metric] = sorted(value, key=lambda k: -value[k] if higher else value[k])
+    out[metric] = sorted(value, key=lambda k: (not math.isfinite(value[k]),
+                                               -value[k] if higher else value[k]))
   return out
 
 
