@@ -176,8 +176,8 @@ def diverged_mark(figures: dict) -> str:
 
 def render_setting(s: dict, a: dict) -> str:
   ci = report.percent_interval
-  rows = [[label + diverged_mark(f), ci(f['test']['accuracy']), ci(f['test']['balanced_accuracy']),
-           ci(f['test']['f1_macro']), f"{f['test']['lt_accuracy']['mean']:.1%}",
+  rows = [[label + diverged_mark(f), ci(f['test']['accuracy']),
+           ci(f['test']['balanced_accuracy']), ci(f['test']['f1_macro']), f"{f['test']['lt_accuracy']['mean']:.1%}",
            f"{f['test']['lt_f1_macro']['mean']:.1%}", f"{min(f['test']['recall']):.1%}",
            f"{f['val']['balanced_accuracy']['mean']:.1%}" + (' chosen' if label == a['chosen']
                                                               else '')]
