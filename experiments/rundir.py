@@ -1,7 +1,9 @@
 """Run directories: one per run, holding everything needed to read or reproduce it.
 
 config.json is written first; a later invocation with the same workdir must have the same
-config (it resumes), and one with a different config is refused, naming the keys that differ.
+config (it resumes), and one with a different config is refused, naming the keys that differ;
+options that change only what is recorded or reported (OBSERVATION_ONLY) may differ, and
+config.json then holds the latest invocation's values.
 A run holds the workdir's lock while it works, so a second run of the same command is refused.
 """
 import fcntl
@@ -15,14 +17,15 @@ import sys
 import tempfile
 
 from research.errors import UserError
-from research.train.checkpoint import added_keys, changed_keys
+from research.train.checkpoint import OBSERVATION_ONLY, added_keys, changed_keys
 
 
-def write_json(path: pathlib.Path, obj) -> None:
-  """Writes JSON atomically: a reader (or a kill) never sees half a file."""
+def write_json(path: pathlib.Path, obj, sort_keys: bool = True) -> None:
+  """Writes JSON atomically: a reader (or a kill) never sees half a file. sort_keys=False
+  keeps the dicts' order, where a reader presents it (a report's rows)."""
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
   with os.fdopen(fd, 'w') as f:
-    json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
+    json.dump(obj, f, indent=2, sort_keys=sort_keys, allow_nan=True)
     f.write('\n')
   os.replace(tmp, path)
 
@@ -67,6 +70,9 @@ def prepare(workdir: pathlib.Path, config: dict) -> bool:
       values = ', '.join(f'{key}={value!r}' for key, value in added.items())
       print(f'WARNING: the run in --workdir {workdir} predates options it resumes with as '
             f'{values}', file=sys.stderr)
+    observed = {key: config[key] for key in OBSERVATION_ONLY if key in saved and key in config}
+    if any(saved[key] != value for key, value in observed.items()):
+      write_json(config_path, {**saved, **observed})  # the config of what this run reports
     return True
   try:
     workdir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ question, and three steps from its measurement to its report:
 - `render(results, findings) -> markdown`: the prose, which formats and computes nothing new.
 
 Its measurement is saved as WORKDIR/sections/NAME.json when it finishes, so a rerun of an
-interrupted experiment reuses every finished section and resumes at the first unfinished one.
+interrupted experiment reuses every finished section and resumes at the first unfinished one;
+the report is always made from that file, in its order, so a rerun writes the same report.
 """
 import json
 import pathlib
@@ -46,9 +47,9 @@ def measured(name: str, measure: Callable[[], dict], workdir: pathlib.Path) -> d
   results = measure()
   results['measured_s'] = time.perf_counter() - start
   saved.parent.mkdir(exist_ok=True)
-  rundir.write_json(saved, results)
+  rundir.write_json(saved, results, sort_keys=False)
   print(f'  {name}: measured in {results["measured_s"]:.1f} s', flush=True)
-  return results
+  return json.loads(saved.read_text())  # as a rerun reads it: the same report either way
 
 
 def write(module, results: dict, workdir: pathlib.Path) -> tuple[str, dict]:

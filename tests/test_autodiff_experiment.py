@@ -1,5 +1,6 @@
 """The autodiff experiment: its analysis helpers, its report, resume by section, bad input."""
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -43,6 +44,22 @@ def test_report_has_every_section_with_table_plot_and_conclusion(tiny_run):
   assert set(results['headline']) == set(SECTIONS)
   assert results['headline']['accuracy']['complex_step_float64_h1e-20'] < 1e-13
   assert results['headline']['manual_backprop']['max_rel_diff_float32'] < 1e-6
+
+
+def test_a_rerun_may_report_other_sections_of_the_workdir(tiny_run, tmp_path, capsys):
+  """`sections` picks what is measured and reported, not how: a later invocation in the same
+  workdir may name other sections, reuses the finished ones, and config.json follows it."""
+  workdir = tmp_path / 'copy'
+  shutil.copytree(tiny_run, workdir)
+  assert cli.main(['run', 'autodiff', '--quick', '--workdir', str(workdir), *TINY,
+                   'sections=swell,jacobian']) == 0
+  assert capsys.readouterr().out.count('measured before, reusing') == 2
+  report = (workdir / 'report.md').read_text()
+  assert report.count('**Conclusion.**') == 2 and f'## 1. {swell.TITLE}' in report
+  assert json.loads((workdir / 'config.json').read_text())['sections'] == ['swell', 'jacobian']
+  assert cli.main(['run', 'autodiff', '--quick', '--workdir', str(workdir), *TINY,
+                   'swell.max_nesting=2']) == 2  # a setting of a measurement is still refused
+  assert 'differs in: swell.max_nesting' in capsys.readouterr().err
 
 
 def test_rerun_reuses_finished_sections(tiny_run, capsys):

@@ -127,3 +127,15 @@ def test_a_run_from_before_an_option_existed_resumes_with_a_warning(tmp_path, ca
   assert json.loads((workdir / 'config.json').read_text()) == {'a': 1, 'group': {'b': 2}}
   with pytest.raises(UserError, match='differs in: group.b'):
     rundir.prepare(workdir, {'a': 1, 'group': {'b': 3}})
+
+
+def test_options_that_only_pick_what_is_reported_may_change_and_are_recorded(tmp_path):
+  from research.errors import UserError
+  workdir = tmp_path / 'run'
+  rundir.prepare(workdir, {'sections': ['a'], 'a': {'n': 1}, 'profile_steps': []})
+  assert rundir.prepare(workdir, {'sections': ['b', 'a'], 'a': {'n': 1},
+                                  'profile_steps': [2]}) is True
+  assert json.loads((workdir / 'config.json').read_text()) == {
+      'sections': ['b', 'a'], 'a': {'n': 1}, 'profile_steps': [2]}
+  with pytest.raises(UserError, match=r'differs in: a\.n\)'):
+    rundir.prepare(workdir, {'sections': ['a'], 'a': {'n': 2}, 'profile_steps': []})

@@ -108,9 +108,11 @@ def abstract(state):
                       state)
 
 
-# Options that change what a run records about itself, never what it computes: a run may be
-# resumed (or rerun in its directory) with other values.
-OBSERVATION_ONLY = ('profile_steps',)
+# Options that change what a run records or reports, never what it computes: a run may be
+# resumed (or rerun in its directory) with other values. A section experiment caches each
+# section's measurement by name and none depends on the list, so `sections` only picks what
+# is measured and reported this time: a section can join a workdir's finished ones later.
+OBSERVATION_ONLY = ('profile_steps', 'sections')
 
 
 def changed_keys(saved: dict, current: dict, prefix: str = '') -> list[str]:
