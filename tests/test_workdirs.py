@@ -19,6 +19,17 @@ def test_default_workdirs_are_named_by_the_overrides():
       [f'x{i}=1' for i in range(41)])
 
 
+def test_options_that_only_pick_what_is_reported_do_not_name_the_workdir():
+  """A run with other `sections` is the same run (prepare accepts it), so the same command
+  with a section added finds the sections measured before."""
+  assert rundir.default_workdir('losses', False, ['sections=imbalance']) == pathlib.Path(
+      'runs/losses/default')
+  assert rundir.default_workdir('losses', True, ['seeds=2', 'sections = regression']) == (
+      pathlib.Path('runs/losses-quick/seeds=2'))
+  assert rundir.default_workdir('train', False, ['profile_steps=(5,10)', 'steps=9']) == (
+      pathlib.Path('runs/train/steps=9'))
+
+
 def test_two_runs_with_other_settings_do_not_collide(tmp_path):
   for steps in ('steps=20', 'steps=30'):
     result = run_cli('run', 'train', steps, 'eval_every=10', 'checkpoint_every=10',
