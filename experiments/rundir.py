@@ -48,7 +48,7 @@ def default_workdir(experiment: str, quick: bool, overrides) -> pathlib.Path:
   overrides, in the order given, so that runs with other settings never meet in one workdir.
   Observation-only overrides are left out of the name: runs that differ only in them are one
   run (prepare), so a later `sections=` finds the sections measured before."""
-  kept = [o for o in overrides if o.split('=', 1)[0].strip() not in OBSERVATION_ONLY]
+  kept = [o for o in overrides if o.partition('=')[0] not in OBSERVATION_ONLY]
   return pathlib.Path('runs') / (experiment + ('-quick' if quick else '')) / name_for(kept)
 
 

@@ -24,7 +24,7 @@ def test_options_that_only_pick_what_is_reported_do_not_name_the_workdir():
   with a section added finds the sections measured before."""
   assert rundir.default_workdir('losses', False, ['sections=imbalance']) == pathlib.Path(
       'runs/losses/default')
-  assert rundir.default_workdir('losses', True, ['seeds=2', 'sections = regression']) == (
+  assert rundir.default_workdir('losses', True, ['seeds=2', 'sections=regression']) == (
       pathlib.Path('runs/losses-quick/seeds=2'))
   assert rundir.default_workdir('train', False, ['profile_steps=(5,10)', 'steps=9']) == (
       pathlib.Path('runs/train/steps=9'))
