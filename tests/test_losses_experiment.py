@@ -192,6 +192,29 @@ def test_the_imbalance_choice_is_made_on_validation_and_judged_by_the_spread():
   assert close['majority']['test']['balanced_accuracy'] == pytest.approx(1 / 3)
 
 
+def test_the_best_focal_gamma_is_judged_against_lin_et_al_by_the_spread():
+  low = [_member([1.0, 0.5, 0.2]), _member([1.0, 0.6, 0.2]), _member([1.0, 0.5, 0.3])]
+  high = [_member([0.9, 0.8, 0.8]), _member([0.9, 0.8, 0.7]), _member([0.9, 0.9, 0.8])]
+  near = [_member([1.0, 0.6, 0.2]), _member([1.0, 0.5, 0.3]), _member([1.0, 0.6, 0.3])]
+  lower = [_member([1.0, 0.3, 0.0]), _member([1.0, 0.4, 0.0]), _member([1.0, 0.3, 0.1])]
+  def verdict(models):
+    return imbalance.analyze_setting(_setting({'cross_entropy': low, **models}))['focal_verdict']
+
+  assert verdict({'focal gamma=0.5': high, 'focal gamma=2': low}) == (
+      'Best focal loss on validation: focal gamma=0.5; its test balanced accuracy (83.3%) is '
+      "above gamma = 2's (58.9%), Lin et al. 2017's value, outside the seed spread.")
+  # Validation prefers gamma = 0.5, the test split gamma = 2.
+  chosen_on_val = [dict(m, test=t['test']) for m, t in zip(high, lower)]
+  assert verdict({'focal gamma=0.5': chosen_on_val, 'focal gamma=2': low}) == (
+      'Best focal loss on validation: focal gamma=0.5; its test balanced accuracy (45.6%) is '
+      "below gamma = 2's (58.9%), Lin et al. 2017's value, outside the seed spread.")
+  assert verdict({'focal gamma=0.5': near, 'focal gamma=2': low}).endswith(
+      "inside the seed spread of gamma = 2, Lin et al. 2017's value: inconclusive.")
+  assert verdict({'focal gamma=1': low, 'focal gamma=2': high}).endswith(
+      "focal gamma=2, Lin et al. 2017's gamma.")
+  assert verdict({'weighted_cross_entropy': high}) == ''
+
+
 def test_the_rankings_disagree_where_the_metrics_do():
   # cross-entropy: best on the head class (long-tailed accuracy) and by AUC; resampled: best
   # balanced.

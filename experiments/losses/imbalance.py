@@ -18,6 +18,7 @@ from research.data import splits
 
 TITLE = 'Class imbalance: weighted cross-entropy, focal loss and re-sampling'
 METHODS = ('cross_entropy', 'weighted_cross_entropy', 'focal', 'focal_alpha', 'resampled')
+LIN_GAMMA = 'focal gamma=2'  # the label of Lin et al. 2017's gamma for dense detection
 
 
 def inverse_frequency(counts) -> tuple[float, ...]:
@@ -136,8 +137,30 @@ def analyze_setting(setting: dict) -> dict:
   best_focal = max(focal, key=lambda k: figures[k]['val']['balanced_accuracy']['mean'],
                    default=None)
   return {'figures': figures, 'chosen': chosen, 'verdict': verdict, 'best_focal': best_focal,
+          'focal_verdict': focal_verdict(figures, best_focal),
           'majority': {'test': confusion_figures(majority),
                        'lt_test': confusion_figures(majority, proportions)}}
+
+
+
+def focal_verdict(figures: dict, best: str | None) -> str:
+  """A sentence: the validation's best focal gamma (without alpha), and its test balanced
+  accuracy against Lin et al.'s gamma = 2 where both were trained, apart only outside the seed
+  spread ('' without a focal model)."""
+  if best is None:
+    return ''
+  text = f'Best focal loss on validation: {best}'
+  if best == LIN_GAMMA:
+    return f"{text}, Lin et al. 2017's gamma."
+  if LIN_GAMMA not in figures:
+    return f'{text}.'
+  found, lin = (figures[k]['test']['balanced_accuracy'] for k in (best, LIN_GAMMA))
+  if stats.intervals_overlap(found, lin):
+    return (f"{text}; its test balanced accuracy is inside the seed spread of gamma = 2, "
+            "Lin et al. 2017's value: inconclusive.")
+  side = 'above' if found['mean'] > lin['mean'] else 'below'
+  return (f"{text}; its test balanced accuracy ({found['mean']:.1%}) is {side} gamma = 2's "
+          f"({lin['mean']:.1%}), Lin et al. 2017's value, outside the seed spread.")
 
 
 def analyze(results) -> dict:
@@ -197,7 +220,7 @@ Training examples per class: {s['train_counts']}.
 
 ![per-class recall](imbalance_{s['data']}_{s['ratio']:g}.png)
 
-{a['verdict'][0].upper() + a['verdict'][1:]}. Best focal loss on validation: {a['best_focal']}.
+{a['verdict'][0].upper() + a['verdict'][1:]}. {a['focal_verdict']}
 """
 
 
