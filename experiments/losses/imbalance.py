@@ -142,7 +142,6 @@ def analyze_setting(setting: dict) -> dict:
                        'lt_test': confusion_figures(majority, proportions)}}
 
 
-
 def focal_verdict(figures: dict, best: str | None) -> str:
   """A sentence: the validation's best focal gamma (without alpha), and its test balanced
   accuracy against Lin et al.'s gamma = 2 where both were trained, apart only outside the seed
