@@ -89,7 +89,7 @@ def _run(part, parts, size, out, report, toy) -> dict:
     return parts.device()
   if part == 'tests':  # JAX_PLATFORMS names NVIDIA's GPUs 'cuda'
     platform = report['parts']['device']['platform'].replace('gpu', 'cuda')
-    return parts.tests(size, platform)
+    return parts.tests(size, platform, out)
   if part == 'determinism':
     return parts.determinism(size, out / 'determinism')
   if part == 'numerics':

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
@@ -57,15 +58,32 @@ def device() -> dict:
           'plugins': {k: v for k, v in packages.items() if v and ('cuda' in k or 'tpu' in k)}}
 
 
-def tests(size: Size, platform: str) -> dict:
+def tests(size: Size, platform: str, out: pathlib.Path) -> dict:
   """The selected tests on this platform (conftest.py's RESEARCH_TEST_PLATFORM); those that
-  need eight devices are deselected: one accelerator is the usual loan."""
+  need eight devices are deselected: one accelerator is the usual loan. The counts come from
+  a JUnit XML file, which pytest writes whatever its terminal output; a failure keeps the
+  output's last lines, stdout's and stderr's, so one borrowed run is enough to learn why."""
+  junit = out / 'tests.xml'
+  junit.unlink(missing_ok=True)
   command = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', *size.tests,
-             '-k', 'not 8_devices']
+             '-k', 'not 8_devices', f'--junitxml={junit}']
   done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                         env={**os.environ, 'RESEARCH_TEST_PLATFORM': platform})
-  summary = (done.stdout.strip().splitlines() or [''])[-1]
-  return {'command': ' '.join(command[2:]), 'exit_code': done.returncode, 'summary': summary}
+  found = {'command': ' '.join(command[2:-1]), 'exit_code': done.returncode,
+           'summary': (done.stdout.strip().splitlines() or [''])[-1],
+           'junit': _junit_counts(junit)}
+  if done.returncode != 0:
+    found['stdout_tail'] = done.stdout.strip().splitlines()[-15:]
+    found['stderr_tail'] = done.stderr.strip().splitlines()[-15:]
+  return found
+
+
+def _junit_counts(junit: pathlib.Path) -> dict | str:
+  if not junit.exists():
+    return 'not written'
+  suite = ElementTree.parse(junit).getroot()
+  suite = suite if suite.tag == 'testsuite' else suite.find('testsuite')
+  return {key: int(suite.get(key, 0)) for key in ('tests', 'failures', 'errors', 'skipped')}
 
 
 def determinism(size: Size, workdir: pathlib.Path) -> dict:

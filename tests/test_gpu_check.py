@@ -1,10 +1,11 @@
 """launch/gpu_check.sh on its CPU path at toy size: every part runs and reports, and on a CPU
 the runs are deterministic and the layers agree with float64. (On a GPU the same script runs
 ResNet-20; the figures it gives there belong in docs/performance.md.)"""
+import dataclasses
 import json
 import subprocess
 
-from launch import gpu_check
+from launch import gpu_check, gpu_check_parts
 from tests.conftest import REPO
 
 
@@ -16,6 +17,7 @@ def test_the_toy_check_runs_every_part_and_writes_its_report(tmp_path):
   assert not [p for p, found in parts.items() if 'failed' in found or 'skipped' in found]
   assert parts['device']['platform'] == 'cpu'
   assert parts['tests']['exit_code'] == 0 and 'passed' in parts['tests']['summary']
+  assert parts['tests']['junit'] == {'tests': 1, 'failures': 0, 'errors': 0, 'skipped': 0}
   assert parts['determinism']['default']['two_runs_equal']
   assert parts['determinism']['default']['resume_equal']
   # float32 against float64 on the CPU: rounding only (a relative 1e-5 is ~100 ulps).
@@ -44,3 +46,11 @@ def test_a_missing_package_is_named_in_one_line(monkeypatch, capsys, tmp_path):
   assert gpu_check.main(['--out', str(tmp_path)]) == 2
   err = capsys.readouterr().err
   assert 'missing ml_collections' in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failing_tests_part_keeps_the_output_that_says_why(tmp_path):
+  size = dataclasses.replace(gpu_check_parts.TOY, tests=('tests/test_no_such_file.py',))
+  found = gpu_check_parts.tests(size, 'cpu', tmp_path)
+  assert found['exit_code'] != 0
+  assert any('test_no_such_file.py' in line
+             for line in found['stdout_tail'] + found['stderr_tail'])
