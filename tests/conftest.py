@@ -17,14 +17,18 @@ import os
 COMPILE_FLAGS = {'--xla_backend_optimization_level': '1',
                  '--xla_cpu_use_fusion_emitters': 'false',
                  '--xla_cpu_parallel_codegen_split_count': '1'}
+# The CPU platform even where an accelerator build of JAX is installed: the tests' tolerances
+# and device counts are the CPU's, and xdist workers and subprocesses would share one GPU.
+# RESEARCH_TEST_PLATFORM=cuda (or tpu) opts in to another platform, and there the CPU's
+# compile flags are left out: they change nothing on it, and an XLA that no longer knows one
+# (JAX 0.11 dropped the fusion-emitter flag) exits at once, its message swallowed by pytest's
+# output capture.
+os.environ['JAX_PLATFORMS'] = os.environ.get('RESEARCH_TEST_PLATFORM', 'cpu')
 os.environ['XLA_FLAGS'] = ' '.join([
     os.environ.get('XLA_FLAGS', ''), '--xla_force_host_platform_device_count=8',
     *(f'{name}={value}' for name, value in COMPILE_FLAGS.items()
-      if name not in os.environ.get('XLA_FLAGS', ''))]).strip()
-# The CPU platform even where an accelerator build of JAX is installed: the tests' tolerances
-# and device counts are the CPU's, and xdist workers and subprocesses would share one GPU.
-# RESEARCH_TEST_PLATFORM=gpu (or tpu) opts in to another platform.
-os.environ['JAX_PLATFORMS'] = os.environ.get('RESEARCH_TEST_PLATFORM', 'cpu')
+      if name not in os.environ.get('XLA_FLAGS', '')
+      and os.environ['JAX_PLATFORMS'] == 'cpu')]).strip()
 # Float32 products at full precision where the platform would round them (TF32 on NVIDIA GPUs,
 # one bfloat16 pass on TPUs): the tests' float32 tolerances assume it.
 if os.environ['JAX_PLATFORMS'] != 'cpu':
